@@ -1,0 +1,135 @@
+//! Server configuration, with the reference server's defaults.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+/// Decides whether an Engine.IO handshake may proceed, from the HTTP request head.
+///
+/// Returning `Err(message)` answers 403 `{"code":4,"message":message}` (a WebSocket
+/// handshake is refused the same way). Use it for cheap checks (origin, IP allow-lists);
+/// identity checks belong in connection middleware.
+pub type AllowRequest = Arc<dyn Fn(&http::request::Parts) -> Result<(), String> + Send + Sync>;
+
+/// Every knob of the server. Build one with [`Config::default`] and the `with_*` methods.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Path of the Socket.IO endpoint. Default `/socket.io/`.
+    pub path: String,
+    /// Path of the plain WebSocket endpoint, `None` to disable it. Default `/ws`.
+    pub plain_ws_path: Option<String>,
+    /// How often the server pings each client. Default 25 s.
+    pub ping_interval: Duration,
+    /// How long a client has to answer a ping before it is considered gone. Default 20 s.
+    pub ping_timeout: Duration,
+    /// How long a polling → WebSocket upgrade may take. Default 10 s.
+    pub upgrade_timeout: Duration,
+    /// Largest message accepted from a client, in bytes (`maxHttpBufferSize`). Default 1e6.
+    pub max_payload: usize,
+    /// How long a client may stay connected without joining any namespace. Default 45 s.
+    pub connect_timeout: Duration,
+    /// Whether clients may use HTTP long-polling. Default true.
+    pub polling: bool,
+    /// Whether clients may use WebSocket. Default true.
+    pub websocket: bool,
+    /// Packets each connection may have waiting to be written. See
+    /// [`crate::docs::slow_consumers`] for what happens when it is full. Default 1024.
+    pub max_buffered_packets: usize,
+    /// Default timeout of server → client acks. Default 5 s.
+    pub ack_timeout: Duration,
+    /// Optional hook to refuse handshakes from the request head.
+    pub allow_request: Option<AllowRequest>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: "/socket.io/".into(),
+            plain_ws_path: Some("/ws".into()),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            connect_timeout: Duration::from_millis(45_000),
+            polling: true,
+            websocket: true,
+            max_buffered_packets: 1024,
+            ack_timeout: Duration::from_secs(5),
+            allow_request: None,
+        }
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$m:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
+        impl Config {
+            $($(#[$m])* pub fn $name(mut self, value: $ty) -> Self { self.$field = value.into(); self })*
+        }
+    };
+}
+
+setters! {
+    /// Sets [`Config::path`]; a trailing slash is added if missing.
+    with_path: path: &str;
+    /// Sets [`Config::plain_ws_path`].
+    with_plain_ws_path: plain_ws_path: Option<String>;
+    /// Sets [`Config::ping_interval`].
+    with_ping_interval: ping_interval: Duration;
+    /// Sets [`Config::ping_timeout`].
+    with_ping_timeout: ping_timeout: Duration;
+    /// Sets [`Config::upgrade_timeout`].
+    with_upgrade_timeout: upgrade_timeout: Duration;
+    /// Sets [`Config::max_payload`].
+    with_max_payload: max_payload: usize;
+    /// Sets [`Config::connect_timeout`].
+    with_connect_timeout: connect_timeout: Duration;
+    /// Sets [`Config::polling`].
+    with_polling: polling: bool;
+    /// Sets [`Config::websocket`].
+    with_websocket: websocket: bool;
+    /// Sets [`Config::max_buffered_packets`].
+    with_max_buffered_packets: max_buffered_packets: usize;
+    /// Sets [`Config::ack_timeout`].
+    with_ack_timeout: ack_timeout: Duration;
+}
+
+impl Config {
+    /// Sets [`Config::allow_request`].
+    pub fn with_allow_request(
+        mut self,
+        hook: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.allow_request = Some(Arc::new(hook));
+        self
+    }
+
+    /// The path normalised to end with `/`, as Engine.IO clients request it.
+    pub(crate) fn normalized_path(&self) -> String {
+        let mut p = self.path.clone();
+        if !p.starts_with('/') {
+            p.insert(0, '/');
+        }
+        if !p.ends_with('/') {
+            p.push('/');
+        }
+        p
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("path", &self.path)
+            .field("plain_ws_path", &self.plain_ws_path)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("polling", &self.polling)
+            .field("websocket", &self.websocket)
+            .field("max_buffered_packets", &self.max_buffered_packets)
+            .field("ack_timeout", &self.ack_timeout)
+            .field("allow_request", &self.allow_request.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,7 @@
+//! Long-form documentation.
+
+#[doc = include_str!("docs/plain_websocket.md")]
+pub mod plain_websocket {}
+
+#[doc = include_str!("docs/slow_consumers.md")]
+pub mod slow_consumers {}

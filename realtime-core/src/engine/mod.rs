@@ -1,0 +1,283 @@
+//! Engine.IO v4: sessions over HTTP long-polling and WebSocket, the upgrade between them,
+//! and the server-driven heartbeat.
+//!
+//! The engine knows nothing of Socket.IO. It hands every inbound message to an
+//! [`EngineHandler`] and offers each session's [`Session::send`] for the way back; the
+//! Socket.IO layer ([`crate::socketio`]) is one such handler, the conformance example's bare
+//! echo is another.
+
+pub mod packet;
+mod polling;
+pub mod session;
+mod websocket;
+
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    extract::{FromRequestParts, Request},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use dashmap::DashMap;
+use http::{header, Method, StatusCode};
+
+pub use packet::{Frame, PacketType};
+pub use session::{CloseReason, SendError, Session, Sid, TransportKind};
+
+use crate::config::Config;
+use packet::Packet;
+
+/// An inbound Engine.IO message, handed to the layer above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message<'a> {
+    Text(&'a str),
+    Binary(Bytes),
+}
+
+/// What the engine calls as sessions open, receive messages and close.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// Per-session state of the layer above, created when the session opens.
+    type Conn: Send + Sync + 'static;
+
+    /// A session opened. `request` is the head of the handshake request.
+    fn on_open(&self, session: Arc<Session>, request: &http::request::Parts) -> Self::Conn;
+
+    /// A message arrived. An `Err` is a protocol violation: the engine logs it with the
+    /// given reason and closes the session.
+    fn on_message(&self, conn: &Self::Conn, message: Message<'_>) -> Result<(), String>;
+
+    /// The session closed; called exactly once per session.
+    fn on_close(&self, conn: &Self::Conn, reason: CloseReason);
+}
+
+/// A live session and the upper layer's state for it.
+#[derive(Debug)]
+pub(crate) struct Entry<C> {
+    pub(crate) session: Arc<Session>,
+    pub(crate) conn: C,
+}
+
+/// The Engine.IO server: the session table and the HTTP entry point.
+pub struct Engine<H: EngineHandler> {
+    pub(crate) config: Arc<Config>,
+    pub(crate) handler: H,
+    sessions: DashMap<Sid, Arc<Entry<H::Conn>>>,
+}
+
+impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("sessions", &self.sessions.len()).finish()
+    }
+}
+
+/// The JSON errors of the reference server: `{"code":N,"message":"..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EngineError {
+    UnknownTransport = 0,
+    UnknownSid = 1,
+    BadHandshakeMethod = 2,
+    BadRequest = 3,
+    Forbidden = 4,
+    UnsupportedProtocolVersion = 5,
+}
+
+impl EngineError {
+    fn message(self) -> &'static str {
+        match self {
+            EngineError::UnknownTransport => "Transport unknown",
+            EngineError::UnknownSid => "Session ID unknown",
+            EngineError::BadHandshakeMethod => "Bad handshake method",
+            EngineError::BadRequest => "Bad request",
+            EngineError::Forbidden => "Forbidden",
+            EngineError::UnsupportedProtocolVersion => "Unsupported protocol version",
+        }
+    }
+
+    pub(crate) fn response(self) -> Response {
+        self.response_with(self.message())
+    }
+
+    pub(crate) fn response_with(self, message: &str) -> Response {
+        let status =
+            if self == EngineError::Forbidden { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+        let body = serde_json::json!({ "code": self as u8, "message": message }).to_string();
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+/// The query parameters Engine.IO requests carry.
+#[derive(Debug, Default)]
+struct EngineQuery<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl<'a> EngineQuery<'a> {
+    fn parse(query: &'a str) -> EngineQuery<'a> {
+        let mut q = EngineQuery::default();
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "EIO" => q.eio = Some(v),
+                "transport" => q.transport = Some(v),
+                "sid" => q.sid = Some(v),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+impl<H: EngineHandler> Engine<H> {
+    /// A new engine with `config`, handing messages to `handler`.
+    pub fn new(config: Arc<Config>, handler: H) -> Arc<Self> {
+        Arc::new(Engine { config, handler, sessions: DashMap::new() })
+    }
+
+    /// The upper layer's handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// Number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Closes every session (server shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        for entry in self.sessions.iter() {
+            entry.session.close(reason);
+        }
+    }
+
+    /// Serves one HTTP request to the Engine.IO path.
+    pub async fn handle(self: Arc<Self>, request: Request) -> Response {
+        let (mut parts, body) = request.into_parts();
+        let query = parts.uri.query().unwrap_or("").to_owned();
+        let query = EngineQuery::parse(&query);
+
+        let transport = match query.transport {
+            Some("polling") if self.config.polling => TransportKind::Polling,
+            Some("websocket") if self.config.websocket => TransportKind::WebSocket,
+            _ => return EngineError::UnknownTransport.response(),
+        };
+
+        if let Some(sid) = query.sid {
+            let Some(entry) = self.sessions.get(sid).map(|e| Arc::clone(e.value())) else {
+                return EngineError::UnknownSid.response();
+            };
+            return match (transport, &parts.method) {
+                (TransportKind::Polling, &Method::GET) => polling::poll(&entry).await,
+                (TransportKind::Polling, &Method::POST) => {
+                    polling::post(&self, &entry, body).await
+                }
+                (TransportKind::Polling, _) => EngineError::BadRequest.response(),
+                (TransportKind::WebSocket, _) => {
+                    match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                        Ok(ws) => websocket::upgrade(self, entry, ws),
+                        Err(_) => EngineError::BadRequest.response(),
+                    }
+                }
+            };
+        }
+
+        if parts.method != Method::GET {
+            return EngineError::BadHandshakeMethod.response();
+        }
+        if query.eio != Some("4") {
+            return EngineError::UnsupportedProtocolVersion.response();
+        }
+        if let Some(allow) = &self.config.allow_request {
+            if let Err(message) = allow(&parts) {
+                tracing::debug!(%message, "handshake refused by allow_request");
+                return EngineError::Forbidden.response_with(&message);
+            }
+        }
+        match transport {
+            TransportKind::Polling => polling::handshake(self, &parts),
+            TransportKind::WebSocket => {
+                match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                    Ok(ws) => websocket::handshake(self, parts, ws),
+                    Err(_) => EngineError::BadRequest.response(),
+                }
+            }
+        }
+    }
+
+    /// Creates a session and registers it. The caller sends the open packet.
+    fn open(&self, transport: TransportKind, request: &http::request::Parts) -> Arc<Entry<H::Conn>> {
+        let sid = session::new_sid();
+        let session = Arc::new(Session::new(sid.clone(), transport, self.config.max_buffered_packets));
+        let conn = self.handler.on_open(Arc::clone(&session), request);
+        let entry = Arc::new(Entry { session, conn });
+        self.sessions.insert(sid, Arc::clone(&entry));
+        tracing::debug!(sid = %entry.session.sid(), ?transport, "session opened");
+        entry
+    }
+
+    /// The open packet: `0{"sid":...,"upgrades":[...],"pingInterval":...,...}`.
+    fn open_packet(&self, sid: &str, transport: TransportKind) -> String {
+        let upgrades: &[&str] = if transport == TransportKind::Polling && self.config.websocket {
+            &["websocket"]
+        } else {
+            &[]
+        };
+        let json = serde_json::json!({
+            "sid": sid,
+            "upgrades": upgrades,
+            "pingInterval": self.config.ping_interval.as_millis() as u64,
+            "pingTimeout": self.config.ping_timeout.as_millis() as u64,
+            "maxPayload": self.config.max_payload,
+        });
+        format!("0{json}")
+    }
+
+    /// Runs a session's heartbeat until it closes, then unregisters it and tells the handler.
+    async fn drive(self: Arc<Self>, entry: Arc<Entry<H::Conn>>) {
+        let session = &entry.session;
+        session.heartbeat(self.config.ping_interval, self.config.ping_timeout).await;
+        session.closed().await;
+        self.sessions.remove(session.sid());
+        let reason = session.close_reason().unwrap_or(CloseReason::TransportClose);
+        tracing::debug!(sid = %session.sid(), %reason, "session closed");
+        self.handler.on_close(&entry.conn, reason);
+    }
+
+    /// Handles one decoded inbound packet, whatever transport brought it.
+    fn on_packet(&self, entry: &Entry<H::Conn>, packet: Packet<'_>) -> Result<(), String> {
+        match packet {
+            Packet::Message(text) => self.handler.on_message(&entry.conn, Message::Text(text)),
+            Packet::Binary(bytes) => self.handler.on_message(&entry.conn, Message::Binary(bytes)),
+            Packet::Pong(_) => {
+                entry.session.on_pong();
+                Ok(())
+            }
+            Packet::Close => {
+                entry.session.close(CloseReason::TransportClose);
+                Ok(())
+            }
+            Packet::Noop => Ok(()),
+            Packet::Ping(_) => Err("unexpected ping from client (Engine.IO v4 pings come from the server)".into()),
+            Packet::Open | Packet::Upgrade => Err("unexpected open/upgrade packet".into()),
+        }
+    }
+
+    /// Logs a protocol violation and closes the session for it.
+    fn protocol_error(&self, session: &Session, reason: &str) {
+        tracing::warn!(sid = %session.sid(), %reason, "protocol error: closing session");
+        session.close(CloseReason::ParseError);
+    }
+}
+
+/// A plain-text response with the headers the reference server sends on polling GETs.
+pub(crate) fn text_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=UTF-8"), (header::CACHE_CONTROL, "no-store")],
+        body.into(),
+    )
+        .into_response()
+}

@@ -1,0 +1,130 @@
+//! HTTP long-polling: the handshake GET, the waiting GET that carries packets to the client,
+//! and the POST that carries packets from it.
+
+use std::sync::{atomic::Ordering, Arc};
+
+use axum::{body::Body, response::{IntoResponse, Response}};
+use http::{header, StatusCode};
+
+use super::{
+    packet::{self, Frame, PacketType},
+    text_response, CloseReason, Engine, EngineError, EngineHandler, Entry, TransportKind,
+};
+
+/// Opens a session on polling: answers with the open packet and starts its heartbeat.
+pub(super) fn handshake<H: EngineHandler>(engine: Arc<Engine<H>>, request: &http::request::Parts) -> Response {
+    let entry = engine.open(TransportKind::Polling, request);
+    let body = engine.open_packet(entry.session.sid(), TransportKind::Polling);
+    tokio::spawn(Arc::clone(&engine).drive(entry));
+    text_response(StatusCode::OK, body)
+}
+
+/// Closes the session if the GET is dropped before it answered (the client went away).
+struct PendingPoll<'a> {
+    session: &'a super::Session,
+    answered: bool,
+}
+
+impl Drop for PendingPoll<'_> {
+    fn drop(&mut self) {
+        self.session.poll_active.store(false, Ordering::Release);
+        if !self.answered {
+            tracing::debug!(sid = %self.session.sid(), "poll cancelled by the client");
+            self.session.close(CloseReason::TransportError);
+        }
+    }
+}
+
+/// A GET: waits until packets are queued (or the session ends) and answers with all of them.
+pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
+    let session = &entry.session;
+    if session.transport() != TransportKind::Polling {
+        return EngineError::BadRequest.response();
+    }
+    if session.poll_active.swap(true, Ordering::AcqRel) {
+        // The reference server treats an overlapping poll as fatal to the session.
+        tracing::warn!(sid = %session.sid(), "overlapping polling GET: closing session");
+        session.close(CloseReason::TransportError);
+        return EngineError::BadRequest.response();
+    }
+    let mut pending = PendingPoll { session, answered: false };
+
+    let mut frames = Vec::new();
+    loop {
+        session.outbox.drain_into(&mut frames);
+        if !frames.is_empty() {
+            break;
+        }
+        if session.is_closed() {
+            // A client-initiated close is acknowledged with a noop; a server-side close tells
+            // the client with a close packet.
+            let kind = match session.close_reason() {
+                Some(CloseReason::TransportClose) => PacketType::Noop,
+                _ => PacketType::Close,
+            };
+            frames.push(Frame::bare(kind));
+            break;
+        }
+        tokio::select! {
+            _ = session.outbox.ready() => {}
+            _ = session.closed() => {}
+        }
+    }
+
+    let mut body = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum());
+    for frame in &frames {
+        packet::encode_record(&mut body, frame);
+    }
+    pending.answered = true;
+    text_response(StatusCode::OK, body)
+}
+
+/// Clears the "POST in progress" mark however the request ends.
+struct ActivePost<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for ActivePost<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// A POST: decodes the payload and hands each packet to the session.
+pub(super) async fn post<H: EngineHandler>(engine: &Engine<H>, entry: &Entry<H::Conn>, body: Body) -> Response {
+    let session = &entry.session;
+    if session.transport() != TransportKind::Polling {
+        return EngineError::BadRequest.response();
+    }
+    if session.post_active.swap(true, Ordering::AcqRel) {
+        tracing::warn!(sid = %session.sid(), "overlapping polling POST: closing session");
+        session.close(CloseReason::TransportError);
+        return EngineError::BadRequest.response();
+    }
+    let _active = ActivePost(&session.post_active);
+
+    let body = match axum::body::to_bytes(body, engine.config.max_payload).await {
+        Ok(body) => body,
+        Err(_) => {
+            tracing::warn!(sid = %session.sid(), max = engine.config.max_payload, "polling payload too large");
+            session.close(CloseReason::ParseError);
+            return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response();
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        engine.protocol_error(session, "polling payload is not UTF-8");
+        return EngineError::BadRequest.response();
+    };
+    let packets = match packet::decode_payload(text) {
+        Ok(packets) => packets,
+        Err(err) => {
+            engine.protocol_error(session, &format!("undecodable polling payload: {err}"));
+            return EngineError::BadRequest.response();
+        }
+    };
+    for packet in packets {
+        if let Err(reason) = engine.on_packet(entry, packet) {
+            engine.protocol_error(session, &reason);
+            return EngineError::BadRequest.response();
+        }
+    }
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], "ok").into_response()
+}

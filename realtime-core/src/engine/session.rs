@@ -1,0 +1,340 @@
+//! One Engine.IO session: its outbound queue, transport state, heartbeat and close signal.
+//!
+//! A session outlives its transport: it starts on polling or WebSocket and may move from the
+//! first to the second. Whatever transport is current drains the same [`Outbox`].
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicBool, AtomicU8, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+    time::Duration,
+};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::packet::{Frame, PacketType};
+
+/// A session id: 20 URL-safe characters, like the reference server's.
+pub type Sid = Arc<str>;
+
+/// Makes a fresh, unguessable session id.
+pub fn new_sid() -> Sid {
+    use base64::Engine as _;
+    let bytes: [u8; 15] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes).into()
+}
+
+/// Why a session ended. The strings are the reference server's disconnect reasons, which
+/// applications already log and match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client closed the transport (or sent a close packet).
+    TransportClose,
+    /// The transport failed (read or write error, cancelled poll, overlapping poll).
+    TransportError,
+    /// The client did not answer a ping in time.
+    PingTimeout,
+    /// The client sent something undecodable or forbidden by the protocol.
+    ParseError,
+    /// The client read too slowly and its outbound queue overflowed.
+    SlowConsumer,
+    /// The client did not join any namespace within `connect_timeout`.
+    ConnectTimeout,
+    /// The server closed the connection (`Socket::disconnect` of the last namespace, ...).
+    ForcedClose,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// The reason as the reference server names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::TransportClose => "transport close",
+            CloseReason::TransportError => "transport error",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::ParseError => "parse error",
+            CloseReason::SlowConsumer => "slow consumer",
+            CloseReason::ConnectTimeout => "connect timeout",
+            CloseReason::ForcedClose => "forced close",
+            CloseReason::ServerShutdown => "server shutting down",
+        }
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The transport currently carrying a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TransportKind {
+    Polling = 0,
+    WebSocket = 1,
+}
+
+/// The outbound queue of a session: bounded, shared by whichever transport is current.
+///
+/// A plain `Mutex<VecDeque>` rather than a channel: an idle connection holds no buffer at all
+/// (a tokio mpsc channel preallocates a block of slots per connection), and the transport can
+/// take everything queued in one lock to write it as one batch.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    queue: Mutex<VecDeque<Frame>>,
+    ready: Notify,
+    capacity: usize,
+}
+
+/// The queue was full; see [`crate::docs::slow_consumers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full;
+
+impl Outbox {
+    fn new(capacity: usize) -> Outbox {
+        Outbox { queue: Mutex::new(VecDeque::new()), ready: Notify::new(), capacity }
+    }
+
+    /// Queues `frame` unless `capacity` frames are already waiting.
+    fn push(&self, frame: Frame) -> Result<(), Full> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= self.capacity {
+            return Err(Full);
+        }
+        q.push_back(frame);
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Queues all of `frames` contiguously (a packet and its attachments), or none of them.
+    fn push_all(&self, frames: &[Frame]) -> Result<(), Full> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() + frames.len() > self.capacity {
+            return Err(Full);
+        }
+        q.extend(frames.iter().cloned());
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Moves everything queued into `out`. Releases the queue's memory once it is empty, so an
+    /// idle connection that once had a burst does not keep the burst's buffer.
+    pub(crate) fn drain_into(&self, out: &mut Vec<Frame>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        out.extend(q.drain(..));
+        if q.capacity() > 16 {
+            *q = VecDeque::new();
+        }
+    }
+
+    /// Waits until something may have been queued since the last drain.
+    pub(crate) async fn ready(&self) {
+        self.ready.notified().await
+    }
+}
+
+/// One Engine.IO session.
+#[derive(Debug)]
+pub struct Session {
+    sid: Sid,
+    pub(crate) outbox: Outbox,
+    transport: AtomicU8,
+    /// Set while a polling → WebSocket upgrade is in progress.
+    pub(crate) upgrading: AtomicBool,
+    /// Set while a polling GET is waiting for packets (a second one is an error).
+    pub(crate) poll_active: AtomicBool,
+    /// Set while a polling POST is being read (a second one is an error).
+    pub(crate) post_active: AtomicBool,
+    pong: Notify,
+    closed: CancellationToken,
+    close_reason: OnceLock<CloseReason>,
+}
+
+impl Session {
+    pub(crate) fn new(sid: Sid, transport: TransportKind, queue_capacity: usize) -> Session {
+        Session {
+            sid,
+            outbox: Outbox::new(queue_capacity),
+            transport: AtomicU8::new(transport as u8),
+            upgrading: AtomicBool::new(false),
+            poll_active: AtomicBool::new(false),
+            post_active: AtomicBool::new(false),
+            pong: Notify::new(),
+            closed: CancellationToken::new(),
+            close_reason: OnceLock::new(),
+        }
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> &Sid {
+        &self.sid
+    }
+
+    /// The transport currently carrying the session.
+    pub fn transport(&self) -> TransportKind {
+        match self.transport.load(Ordering::Acquire) {
+            0 => TransportKind::Polling,
+            _ => TransportKind::WebSocket,
+        }
+    }
+
+    pub(crate) fn set_transport(&self, t: TransportKind) {
+        self.transport.store(t as u8, Ordering::Release);
+    }
+
+    /// Queues a frame. A full queue closes the session as a slow consumer and reports it, so
+    /// the caller never needs to retry: a connection either gets every packet in order or is
+    /// closed.
+    pub fn send(&self, frame: Frame) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        self.outbox.push(frame).map_err(|Full| {
+            tracing::warn!(sid = %self.sid, "outbound queue full: closing slow consumer");
+            self.close(CloseReason::SlowConsumer);
+            SendError::Full
+        })
+    }
+
+    /// Queues a packet and its attachments contiguously; see [`Session::send`].
+    pub fn send_all(&self, frames: &[Frame]) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        self.outbox.push_all(frames).map_err(|Full| {
+            tracing::warn!(sid = %self.sid, "outbound queue full: closing slow consumer");
+            self.close(CloseReason::SlowConsumer);
+            SendError::Full
+        })
+    }
+
+    /// Like [`Session::send_all`], but drops the packet instead of closing on a full queue.
+    pub fn send_all_volatile(&self, frames: &[Frame]) {
+        if !self.is_closed() {
+            let _ = self.outbox.push_all(frames);
+        }
+    }
+
+    /// Queues a frame that may be dropped: when the queue is full the frame is discarded and
+    /// the connection stays open (volatile emits).
+    pub fn send_volatile(&self, frame: Frame) {
+        if !self.is_closed() {
+            let _ = self.outbox.push(frame);
+        }
+    }
+
+    /// Queues a control frame (ping, noop) regardless of the queue bound: there are at most a
+    /// couple in flight, and a heartbeat must never be the thing that gets dropped.
+    pub(crate) fn send_control(&self, kind: PacketType) {
+        let mut q = self.outbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.push_back(Frame::bare(kind));
+        drop(q);
+        self.outbox.ready.notify_one();
+    }
+
+    /// Closes the session. Only the first reason counts; later calls do nothing.
+    pub fn close(&self, reason: CloseReason) {
+        if self.close_reason.set(reason).is_ok() {
+            tracing::debug!(sid = %self.sid, %reason, "closing session");
+            self.closed.cancel();
+        }
+    }
+
+    /// Whether the session has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Why the session closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason.get().copied()
+    }
+
+    /// Resolves once the session is closed.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    pub(crate) fn on_pong(&self) {
+        self.pong.notify_waiters();
+    }
+
+    /// Server-driven heartbeat (Engine.IO v4): ping every `interval`, expect a pong within
+    /// `timeout` of queueing the ping. Returns when the session closes.
+    pub(crate) async fn heartbeat(&self, interval: Duration, timeout: Duration) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.closed.cancelled() => return,
+            }
+            // Register for the pong before the ping can possibly be answered.
+            let pong = self.pong.notified();
+            tokio::pin!(pong);
+            pong.as_mut().enable();
+            self.send_control(PacketType::Ping);
+            tokio::select! {
+                _ = pong => {}
+                _ = tokio::time::sleep(timeout) => {
+                    tracing::debug!(sid = %self.sid, "no pong within ping timeout");
+                    self.close(CloseReason::PingTimeout);
+                    return;
+                }
+                _ = self.closed.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Why a frame could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    #[error("the connection is closed")]
+    Closed,
+    #[error("the connection's outbound queue is full; it has been closed as a slow consumer")]
+    Full,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_queue_closes_as_slow_consumer() {
+        let s = Session::new(new_sid(), TransportKind::WebSocket, 2);
+        s.send(Frame::bare(PacketType::Noop)).unwrap();
+        s.send_volatile(Frame::bare(PacketType::Noop));
+        s.send_volatile(Frame::bare(PacketType::Noop)); // dropped, connection stays up
+        assert!(!s.is_closed());
+        assert_eq!(s.send(Frame::bare(PacketType::Noop)), Err(SendError::Full));
+        assert_eq!(s.close_reason(), Some(CloseReason::SlowConsumer));
+        let mut out = Vec::new();
+        s.outbox.drain_into(&mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn sids_are_unique_and_url_safe() {
+        let a = new_sid();
+        assert_eq!(a.len(), 20);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(a, new_sid());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn missed_pong_times_out() {
+        let s = Session::new(new_sid(), TransportKind::WebSocket, 8);
+        let start = tokio::time::Instant::now();
+        s.heartbeat(Duration::from_millis(300), Duration::from_millis(200)).await;
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+    }
+}

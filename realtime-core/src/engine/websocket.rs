@@ -1,0 +1,183 @@
+//! The WebSocket transport: sessions that start on WebSocket, and polling sessions upgrading
+//! to it (probe → noop → upgrade).
+
+use std::{sync::{atomic::Ordering, Arc}, time::Duration};
+
+use axum::{
+    extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    response::Response,
+};
+use futures_util::SinkExt;
+
+use super::{
+    packet::{self, Frame, PacketType},
+    CloseReason, Engine, EngineError, EngineHandler, Entry, Session, TransportKind,
+};
+
+/// How long a closing connection gets to flush its last packets (a DISCONNECT, say).
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Sizes tungstenite's buffers for many mostly idle connections: the defaults (128 KiB each)
+/// would dominate per-connection memory, and frames here are small.
+fn configure(ws: WebSocketUpgrade, max_payload: usize) -> WebSocketUpgrade {
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(max_payload)
+        .max_frame_size(max_payload)
+}
+
+/// A session that starts on WebSocket: the open packet is the first frame.
+pub(super) fn handshake<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    request: http::request::Parts,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let max_payload = engine.config.max_payload;
+    configure(ws, max_payload).on_upgrade(move |mut socket| async move {
+        let entry = engine.open(TransportKind::WebSocket, &request);
+        drop(request);
+        let open = engine.open_packet(entry.session.sid(), TransportKind::WebSocket);
+        if socket.send(Message::Text(open.into())).await.is_err() {
+            entry.session.close(CloseReason::TransportError);
+        }
+        // The heartbeat runs in this same task: one task per WebSocket connection.
+        tokio::join!(io_loop(&engine, &entry, socket), Arc::clone(&engine).drive(Arc::clone(&entry)));
+    })
+}
+
+/// A polling session asking to move to WebSocket.
+pub(super) fn upgrade<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    entry: Arc<Entry<H::Conn>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let session = &entry.session;
+    if session.transport() != TransportKind::Polling || session.upgrading.swap(true, Ordering::AcqRel) {
+        tracing::debug!(sid = %session.sid(), "refusing a second upgrade");
+        return EngineError::BadRequest.response();
+    }
+    let max_payload = engine.config.max_payload;
+    let upgrade_timeout = engine.config.upgrade_timeout;
+    configure(ws, max_payload).on_upgrade(move |mut socket| async move {
+        let session = &entry.session;
+        let probed = tokio::select! {
+            r = tokio::time::timeout(upgrade_timeout, probe(&mut socket, session)) => matches!(r, Ok(Ok(()))),
+            _ = session.closed() => false,
+        };
+        if !probed {
+            tracing::debug!(sid = %session.sid(), "upgrade abandoned; session stays on polling");
+            session.upgrading.store(false, Ordering::Release);
+            let _ = socket.close().await;
+            return;
+        }
+        session.set_transport(TransportKind::WebSocket);
+        session.upgrading.store(false, Ordering::Release);
+        tracing::debug!(sid = %session.sid(), "upgraded to websocket");
+        io_loop(&engine, &entry, socket).await;
+    })
+}
+
+/// The upgrade dance on the new WebSocket: `2probe` → `3probe` (and a noop to release the
+/// pending poll), then `5`.
+async fn probe(socket: &mut WebSocket, session: &Session) -> Result<(), ()> {
+    loop {
+        match socket.recv().await {
+            Some(Ok(Message::Text(text))) => match text.as_str() {
+                "2probe" => {
+                    socket.send(Message::Text("3probe".into())).await.map_err(drop)?;
+                    // The client pauses polling until its pending GET returns; a noop makes
+                    // it return now. If no GET is pending, the noop later goes out over the
+                    // WebSocket, where clients ignore it.
+                    session.send_control(PacketType::Noop);
+                }
+                "5" => return Ok(()),
+                _ => return Err(()),
+            },
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            _ => return Err(()),
+        }
+    }
+}
+
+/// Moves frames both ways until the session closes, then flushes and closes the WebSocket.
+async fn io_loop<H: EngineHandler>(engine: &Engine<H>, entry: &Entry<H::Conn>, mut socket: WebSocket) {
+    let session = &entry.session;
+    let mut batch = Vec::new();
+    let mut close_frame = None;
+    loop {
+        tokio::select! {
+            biased;
+            _ = session.closed() => break,
+            _ = session.outbox.ready() => {
+                session.outbox.drain_into(&mut batch);
+                let written = tokio::select! {
+                    r = write_batch(&mut socket, &mut batch) => r,
+                    _ = session.closed() => Ok(()),
+                };
+                if written.is_err() {
+                    session.close(CloseReason::TransportError);
+                }
+            }
+            message = socket.recv() => match message {
+                Some(Ok(message)) => {
+                    if let Err(reason) = on_frame(engine, entry, message) {
+                        engine.protocol_error(session, &reason);
+                        close_frame = Some(CloseFrame { code: close_code::PROTOCOL, reason: "parse error".into() });
+                    }
+                }
+                Some(Err(err)) => {
+                    let too_big = matches!(
+                        err.into_inner().downcast_ref::<tungstenite::Error>(),
+                        Some(tungstenite::Error::Capacity(_))
+                    );
+                    if too_big {
+                        tracing::warn!(sid = %session.sid(), "websocket message over max_payload: closing with 1009");
+                        close_frame = Some(CloseFrame { code: close_code::SIZE, reason: "Max payload size exceeded".into() });
+                        session.close(CloseReason::ParseError);
+                    } else {
+                        session.close(CloseReason::TransportError);
+                    }
+                }
+                None => session.close(CloseReason::TransportClose),
+            },
+        }
+    }
+    // Whatever was queued before the close (a DISCONNECT, a CONNECT_ERROR) still goes out.
+    session.outbox.drain_into(&mut batch);
+    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, async {
+        write_batch(&mut socket, &mut batch).await?;
+        socket.send(Message::Close(close_frame)).await
+    })
+    .await;
+}
+
+/// Writes a batch of frames and flushes once.
+async fn write_batch(socket: &mut WebSocket, batch: &mut Vec<Frame>) -> Result<(), axum::Error> {
+    for frame in batch.drain(..) {
+        let message = match frame {
+            Frame::Text(text) => Message::Text(text),
+            Frame::Binary(bytes) => Message::Binary(bytes),
+        };
+        socket.feed(message).await?;
+    }
+    if batch.capacity() > 64 {
+        *batch = Vec::new();
+    }
+    socket.flush().await
+}
+
+/// Decodes one WebSocket frame and hands it to the engine.
+fn on_frame<H: EngineHandler>(engine: &Engine<H>, entry: &Entry<H::Conn>, message: Message) -> Result<(), String> {
+    match message {
+        Message::Text(text) => {
+            let packet = packet::decode_text(text.as_str()).map_err(|e| format!("undecodable packet: {e}"))?;
+            engine.on_packet(entry, packet)
+        }
+        Message::Binary(bytes) => engine.on_packet(entry, packet::Packet::Binary(bytes)),
+        Message::Ping(_) | Message::Pong(_) => Ok(()),
+        Message::Close(_) => {
+            entry.session.close(CloseReason::TransportClose);
+            Ok(())
+        }
+    }
+}

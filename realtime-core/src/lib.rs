@@ -1,0 +1,50 @@
+//! `realtime-core`: a Socket.IO v5 / Engine.IO v4 compatible realtime server on axum, with
+//! a plain WebSocket endpoint for clients that cannot run Socket.IO.
+//!
+//! Map of the crate, one concern per module:
+//!
+//! - [`config`]: every knob, with the reference server's defaults.
+//! - [`engine`]: Engine.IO sessions, long-polling and WebSocket transports, upgrade,
+//!   heartbeat. Knows nothing of Socket.IO.
+//! - [`socketio`]: the Socket.IO packet format and the per-connection dispatch.
+//! - [`socket`], [`namespace`]: sockets and namespaces, what handlers talk to.
+//! - [`handler`]: handlers and extractors (`Data<T>`, `Socket`, `AckSender`, ...).
+//! - [`adapter`], [`broadcast`]: rooms and encode-once broadcast, behind the `Adapter` trait.
+//! - `plain_ws`: the plain WebSocket endpoint (JSON frames).
+//! - [`server`]: building the server, mounting it in axum, serving it.
+//! - [`docs`]: long-form documentation (wire formats, policies).
+//!
+//! ```no_run
+//! use realtime_core::{Data, Realtime, Socket};
+//!
+//! async fn hello(socket: Socket, Data(name): Data<String>) {
+//!     let _ = socket.emit("bye", &format!("bye, {name}"));
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! Realtime::builder().on("hello", hello).build().unwrap().serve("127.0.0.1:3000").await
+//! # }
+//! ```
+
+pub mod adapter;
+pub mod broadcast;
+pub mod config;
+pub mod docs;
+pub mod engine;
+pub mod handler;
+pub mod namespace;
+mod plain_ws;
+pub mod server;
+pub mod socket;
+pub mod socketio;
+
+pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
+pub use broadcast::{BroadcastOperator, IntoRooms};
+pub use config::Config;
+pub use engine::CloseReason;
+pub use handler::{AckSender, Bin, Data, Event, EventContext, FromEvent, FromEventParts, Handler, IntoReply, State, TryData};
+pub use namespace::{ConnectError, Namespace, NamespaceBuilder};
+pub use server::{BuildError, Realtime, RealtimeBuilder};
+pub use socket::{AckError, Handshake, Socket};
+pub use socketio::{EmitError, Payload, Protocol, SocketId};
+pub use tower_http::cors::CorsLayer;

@@ -1,0 +1,192 @@
+//! The plain WebSocket endpoint: JSON text frames for clients that cannot run Socket.IO
+//! (WeChat mini-programs, IoT devices, a quick `new WebSocket(...)`). The frame format is
+//! documented in [`crate::docs::plain_websocket`].
+//!
+//! A plain connection is a [`Socket`](crate::Socket) like any other: same handlers, same
+//! rooms, same broadcasts; only its encoding differs.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{
+        ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        FromRequestParts, Request,
+    },
+    response::{IntoResponse, Response},
+};
+use futures_util::SinkExt;
+use serde_json::Value;
+
+use crate::{
+    engine::{session::new_sid, CloseReason, Frame, Session, TransportKind},
+    server::ServerCore,
+    socket::Handshake,
+    socketio::{client::Client, packet::{check_placeholders, placeholder, RESERVED_EVENTS}, Payload, Protocol},
+};
+
+/// The ack id the server uses for a raw (non-JSON) text frame: the handler's ack reply goes
+/// back as a raw text frame, so `hello` → `HELLO!!!` servers work with bare clients.
+pub(crate) const RAW_REPLY: u64 = u64::MAX;
+
+/// Serves one request to the plain WebSocket path.
+pub(crate) async fn handle(core: Arc<ServerCore>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let config = core.shared.config.clone();
+    if let Some(allow) = &config.allow_request {
+        if let Err(message) = allow(&parts) {
+            return (http::StatusCode::FORBIDDEN, message).into_response();
+        }
+    }
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let handshake = Handshake::from_request(&parts);
+    let nsp = handshake.query("ns").map(|n| n.replace("%2F", "/")).unwrap_or_else(|| "/".into());
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(config.max_payload)
+        .max_frame_size(config.max_payload)
+        .on_upgrade(move |socket| run(core, handshake, nsp, socket))
+}
+
+/// Closes every plain connection (server shutdown).
+pub(crate) fn close_all(core: &ServerCore) {
+    for s in core.plain_sessions.iter() {
+        s.close(CloseReason::ServerShutdown);
+    }
+}
+
+async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: WebSocket) {
+    let config = core.shared.config.clone();
+    let session = Arc::new(Session::new(new_sid(), TransportKind::WebSocket, config.max_buffered_packets));
+    let client = Client::new(session.clone(), handshake, Protocol::Plain);
+    core.plain_sessions.insert(session.sid().clone(), session.clone());
+
+    // Middleware runs before the first frame is read, so nothing the client sends early is
+    // lost or dispatched unauthenticated.
+    core.connect_and_wait(&client, &nsp).await;
+    let socket = client.socket(&nsp);
+
+    let mut batch = Vec::new();
+    let mut close_frame = None;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + config.ping_interval, config.ping_interval);
+    let mut awaiting_pong: Option<tokio::time::Instant> = None;
+    while let Some(socket) = socket.as_ref().filter(|_| !session.is_closed()) {
+        let pong_deadline = async {
+            match awaiting_pong {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = session.closed() => break,
+            _ = session.outbox.ready() => {
+                session.outbox.drain_into(&mut batch);
+                if write_batch(&mut ws, &mut batch).await.is_err() {
+                    session.close(CloseReason::TransportError);
+                }
+            }
+            _ = pong_deadline => {
+                tracing::debug!(socket = %socket.id(), "plain websocket: no pong within ping timeout");
+                session.close(CloseReason::PingTimeout);
+            }
+            _ = ping.tick() => {
+                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                    session.close(CloseReason::TransportError);
+                }
+                awaiting_pong.get_or_insert(tokio::time::Instant::now() + config.ping_timeout);
+            }
+            message = ws.recv() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if let Err(reason) = on_text(socket, text.as_str()) {
+                        tracing::warn!(socket = %socket.id(), %reason, "plain websocket: bad frame, closing");
+                        close_frame = Some(CloseFrame { code: close_code::INVALID, reason: reason.into() });
+                        session.close(CloseReason::ParseError);
+                    }
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    let payload = Payload { args: vec![placeholder(0)], binary: vec![bytes] };
+                    socket.dispatch_event("message".into(), payload, None);
+                }
+                Some(Ok(Message::Pong(_))) => awaiting_pong = None,
+                Some(Ok(Message::Ping(_))) => {}
+                Some(Ok(Message::Close(_))) | None => session.close(CloseReason::TransportClose),
+                Some(Err(err)) => {
+                    let too_big = matches!(err.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)));
+                    if too_big {
+                        close_frame = Some(CloseFrame { code: close_code::SIZE, reason: "Max payload size exceeded".into() });
+                        session.close(CloseReason::ParseError);
+                    } else {
+                        session.close(CloseReason::TransportError);
+                    }
+                }
+            },
+        }
+    }
+    if socket.is_none() {
+        // Refused (or unknown namespace): the `$error` frame is queued; close as a policy
+        // violation so the reason is visible even to clients that ignore text frames.
+        close_frame.get_or_insert(CloseFrame { code: close_code::POLICY, reason: "connection refused".into() });
+    }
+    session.close(CloseReason::TransportClose);
+    session.outbox.drain_into(&mut batch);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        write_batch(&mut ws, &mut batch).await?;
+        ws.send(Message::Close(close_frame)).await
+    })
+    .await;
+    core.plain_sessions.remove(session.sid());
+    client.close_all(session.close_reason().unwrap_or(CloseReason::TransportClose));
+}
+
+async fn write_batch(ws: &mut WebSocket, batch: &mut Vec<Frame>) -> Result<(), axum::Error> {
+    for frame in batch.drain(..) {
+        ws.feed(match frame {
+            Frame::Text(t) => Message::Text(t),
+            Frame::Binary(b) => Message::Binary(b),
+        })
+        .await?;
+    }
+    ws.flush().await
+}
+
+/// Dispatches one text frame: `[event, data?, ackId?]`, `["m", [event, data], ackId?]`,
+/// `["$ack", id, ...args]`, or any other text as the `message` event.
+fn on_text(socket: &crate::Socket, text: &str) -> Result<(), &'static str> {
+    let items = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => items,
+        // Not a JSON array: a bare message, as plain WebSocket servers receive them.
+        _ => {
+            socket.dispatch_event("message".into(), Payload::from_value(Value::from(text)), Some(RAW_REPLY));
+            return Ok(());
+        }
+    };
+    let mut items = items.into_iter();
+    let event = match items.next() {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err("the first element of a frame must be the event name"),
+    };
+    if event == "$ack" {
+        let id = items.next().and_then(|v| v.as_u64()).ok_or("$ack needs a numeric ack id")?;
+        socket.on_ack(id, Payload { args: items.collect(), binary: Vec::new() });
+        return Ok(());
+    }
+    if RESERVED_EVENTS.contains(&event.as_str()) {
+        return Err("reserved event name");
+    }
+    let data = items.next();
+    let ack_id = match items.next() {
+        None => None,
+        Some(v) => Some(v.as_u64().filter(|id| *id != RAW_REPLY).ok_or("the ack id must be a non-negative integer")?),
+    };
+    if items.next().is_some() {
+        return Err("a frame has at most three elements: [event, data, ackId]");
+    }
+    let args: Vec<Value> = data.into_iter().collect();
+    check_placeholders(&args, 0).map_err(|_| "placeholders are not allowed in plain frames")?;
+    socket.dispatch_event(event, Payload { args, binary: Vec::new() }, ack_id);
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! The server: building it from namespaces and handlers, mounting it in axum, serving it.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, RwLock},
+};
+
+use axum::{extract::Request, routing::any, Router};
+use tower_http::cors::CorsLayer;
+
+use crate::{
+    adapter::{Adapter, LocalAdapter},
+    config::Config,
+    engine::{CloseReason, Engine},
+    handler::Handler,
+    namespace::{ConnectError, Namespace, NamespaceBuilder, NamespaceDef, Shared},
+    socket::Socket,
+    socketio::client::SocketIoLayer,
+};
+
+/// Makes the adapter of each namespace (called once per namespace, with its name).
+pub type AdapterFactory = Arc<dyn Fn(&str) -> Box<dyn Adapter> + Send + Sync>;
+
+type NamespacePredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The server's shared core: namespaces and what every namespace can reach.
+pub(crate) struct ServerCore {
+    pub(crate) shared: Arc<Shared>,
+    namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
+    dynamic: Vec<(NamespacePredicate, Arc<NamespaceDef>)>,
+    adapter_factory: AdapterFactory,
+    /// Open plain WebSocket connections, so shutdown can close them too.
+    pub(crate) plain_sessions: dashmap::DashMap<crate::engine::Sid, Arc<crate::engine::Session>>,
+}
+
+impl std::fmt::Debug for ServerCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCore").field("config", &self.shared.config).finish()
+    }
+}
+
+impl ServerCore {
+    /// The namespace called `name`: a fixed one, or a dynamic one created on first use.
+    pub(crate) fn namespace_for(&self, name: &str) -> Option<Arc<Namespace>> {
+        if let Some(ns) = self.namespaces.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Some(ns.clone());
+        }
+        let (_, def) = self.dynamic.iter().find(|(matches, _)| matches(name))?;
+        let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
+        let ns = map.entry(Arc::from(name)).or_insert_with(|| {
+            tracing::debug!(ns = name, "creating dynamic namespace");
+            Namespace::new(name, def.clone(), (self.adapter_factory)(name), self.shared.clone())
+        });
+        Some(ns.clone())
+    }
+}
+
+/// Why the server could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error("two handlers for event {event:?} in namespace {namespace:?}: `{first}` and `{second}`")]
+    DuplicateHandler { namespace: String, event: String, first: &'static str, second: &'static str },
+}
+
+/// Builds a [`Realtime`] server.
+#[must_use]
+pub struct RealtimeBuilder {
+    config: Config,
+    namespaces: Vec<(String, NamespaceBuilder)>,
+    dynamic: Vec<(NamespacePredicate, NamespaceBuilder)>,
+    state: http::Extensions,
+    cors: Option<CorsLayer>,
+    adapter_factory: AdapterFactory,
+}
+
+impl std::fmt::Debug for RealtimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealtimeBuilder").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Default for RealtimeBuilder {
+    fn default() -> Self {
+        RealtimeBuilder {
+            config: Config::default(),
+            namespaces: Vec::new(),
+            dynamic: Vec::new(),
+            state: http::Extensions::new(),
+            cors: None,
+            adapter_factory: Arc::new(|_| Box::new(LocalAdapter::new())),
+        }
+    }
+}
+
+impl RealtimeBuilder {
+    /// Sets the configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Defines (or extends) the namespace `name`: `.namespace("/chat", |ns| ns.on("msg", msg))`.
+    pub fn namespace(mut self, name: &str, define: impl FnOnce(NamespaceBuilder) -> NamespaceBuilder) -> Self {
+        let name = normalize_ns(name);
+        let i = match self.namespaces.iter().position(|(n, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                self.namespaces.push((name, NamespaceBuilder::default()));
+                self.namespaces.len() - 1
+            }
+        };
+        let ns = std::mem::take(&mut self.namespaces[i].1);
+        self.namespaces[i].1 = define(ns);
+        self
+    }
+
+    /// Defines dynamic namespaces: every name `matches` accepts gets its own namespace (own
+    /// sockets and rooms) with these handlers, created when the first client connects to it.
+    pub fn dynamic_namespace(
+        mut self,
+        matches: impl Fn(&str) -> bool + Send + Sync + 'static,
+        define: impl FnOnce(NamespaceBuilder) -> NamespaceBuilder,
+    ) -> Self {
+        self.dynamic.push((Box::new(matches), define(NamespaceBuilder::default())));
+        self
+    }
+
+    /// Handles `event` in the main namespace `/`.
+    pub fn on<H: Handler<T>, T>(self, event: &str, handler: H) -> Self {
+        self.namespace("/", |ns| ns.on(event, handler))
+    }
+
+    /// Runs `handler` when a socket connects to the main namespace `/`.
+    pub fn on_connect<H: Handler<T>, T>(self, handler: H) -> Self {
+        self.namespace("/", |ns| ns.on_connect(handler))
+    }
+
+    /// Runs `handler` when a socket leaves the main namespace `/`.
+    pub fn on_disconnect<H: Handler<T>, T>(self, handler: H) -> Self {
+        self.namespace("/", |ns| ns.on_disconnect(handler))
+    }
+
+    /// Adds connection middleware to the main namespace `/`.
+    pub fn middleware<F, Fut>(self, middleware: F) -> Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        self.namespace("/", |ns| ns.middleware(middleware))
+    }
+
+    /// Registers shared state for the `State<T>` extractor.
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Answers cross-origin requests to the realtime endpoints with this CORS policy
+    /// (off by default, like the reference server).
+    pub fn cors(mut self, cors: CorsLayer) -> Self {
+        self.cors = Some(cors);
+        self
+    }
+
+    /// Replaces the in-memory adapter (for a cluster adapter).
+    pub fn adapter(mut self, factory: impl Fn(&str) -> Box<dyn Adapter> + Send + Sync + 'static) -> Self {
+        self.adapter_factory = Arc::new(factory);
+        self
+    }
+
+    /// Builds the server. Fails if an event has two handlers in one namespace.
+    pub fn build(self) -> Result<Realtime, BuildError> {
+        let shared = Arc::new(Shared { config: Arc::new(self.config), state: self.state });
+        let mut namespaces = HashMap::new();
+        let mut defined = self.namespaces;
+        if !defined.iter().any(|(n, _)| n == "/") {
+            defined.push(("/".into(), NamespaceBuilder::default()));
+        }
+        for (name, ns) in defined {
+            if let Some((event, first, second)) = ns.duplicates.first() {
+                return Err(BuildError::DuplicateHandler { namespace: name, event: event.to_string(), first, second });
+            }
+            let adapter = (self.adapter_factory)(&name);
+            namespaces.insert(Arc::from(name.as_str()), Namespace::new(&name, Arc::new(ns.def), adapter, shared.clone()));
+        }
+        let mut dynamic = Vec::new();
+        for (matches, ns) in self.dynamic {
+            if let Some((event, first, second)) = ns.duplicates.first() {
+                return Err(BuildError::DuplicateHandler { namespace: "<dynamic>".into(), event: event.to_string(), first, second });
+            }
+            dynamic.push((matches, Arc::new(ns.def)));
+        }
+        let core = Arc::new(ServerCore {
+            shared: shared.clone(),
+            namespaces: RwLock::new(namespaces),
+            dynamic,
+            adapter_factory: self.adapter_factory,
+            plain_sessions: dashmap::DashMap::new(),
+        });
+        let engine = Engine::new(shared.config.clone(), SocketIoLayer(core.clone()));
+        Ok(Realtime { core, engine, cors: self.cors })
+    }
+}
+
+fn normalize_ns(name: &str) -> String {
+    if name.starts_with('/') { name.to_owned() } else { format!("/{name}") }
+}
+
+/// A built server. Cheap to clone; use it to mount routes, serve, and emit from outside
+/// handlers (`rt.of("/").unwrap().to("room").emit(...)`).
+#[derive(Clone)]
+pub struct Realtime {
+    core: Arc<ServerCore>,
+    engine: Arc<Engine<SocketIoLayer>>,
+    cors: Option<CorsLayer>,
+}
+
+impl std::fmt::Debug for Realtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Realtime").field("sessions", &self.engine.session_count()).finish()
+    }
+}
+
+impl Realtime {
+    /// Starts building a server.
+    pub fn builder() -> RealtimeBuilder {
+        RealtimeBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.core.shared.config
+    }
+
+    /// A namespace by name (fixed, or dynamic once created).
+    pub fn of(&self, name: &str) -> Option<Arc<Namespace>> {
+        let map = self.core.namespaces.read().unwrap_or_else(|e| e.into_inner());
+        map.get(normalize_ns(name).as_str()).cloned()
+    }
+
+    /// Open Engine.IO sessions (Socket.IO connections, not counting plain WebSocket ones).
+    pub fn session_count(&self) -> usize {
+        self.engine.session_count()
+    }
+
+    /// The routes of the realtime endpoints (Socket.IO path, plain WebSocket path), to merge
+    /// into an application's router so that HTTP and realtime share one port:
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// use axum::{routing::get, Router};
+    /// let rt = realtime_core::Realtime::builder().build().unwrap();
+    /// let app = Router::new().route("/", get(|| async { "hello" })).merge(rt.router());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+    /// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    /// # }
+    /// ```
+    pub fn router(&self) -> Router {
+        let path = self.config().normalized_path();
+        let engine = self.engine.clone();
+        let handle = any(move |req: Request| engine.clone().handle(req));
+        let mut router = Router::new().route(&path, handle.clone()).route(path.trim_end_matches('/'), handle);
+        if let Some(ws_path) = &self.config().plain_ws_path {
+            let core = self.core.clone();
+            router = router.route(ws_path, any(move |req: Request| crate::plain_ws::handle(core.clone(), req)));
+        }
+        match &self.cors {
+            Some(cors) => router.layer(cors.clone()),
+            None => router,
+        }
+    }
+
+    /// Serves the realtime endpoints alone on `addr` until Ctrl-C.
+    pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let app = self.router();
+        self.serve_app(listener, app, shutdown_signal()).await
+    }
+
+    /// Serves `app` (which should include [`Realtime::router`]) on `listener` until
+    /// `shutdown` resolves; then closes every realtime connection and stops.
+    pub async fn serve_app(
+        &self,
+        listener: tokio::net::TcpListener,
+        app: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(addr = ?listener.local_addr().ok(), "realtime server listening");
+        let this = self.clone();
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                this.close_all();
+            })
+            .await
+    }
+
+    /// Closes every connection (reason `server shutting down`).
+    pub fn close_all(&self) {
+        self.engine.close_all(CloseReason::ServerShutdown);
+        crate::plain_ws::close_all(&self.core);
+    }
+
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

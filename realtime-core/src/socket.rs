@@ -1,0 +1,418 @@
+//! [`Socket`]: one client connected to one namespace. What handlers talk to.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+
+use crate::{
+    adapter::{BroadcastOptions, Room},
+    broadcast::{BroadcastOperator, IntoRooms},
+    engine::{Frame, Session},
+    handler::EventContext,
+    namespace::Namespace,
+    socketio::{self, client::Client, packet::One, EmitError, Frames, Payload, Protocol, SocketId},
+};
+
+/// What the server knows of the request that opened the connection.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Handshake {
+    /// The request headers (cookies, authorization, user agent, ...).
+    pub headers: http::HeaderMap,
+    /// The request URI, with its query string (`?token=...`).
+    pub uri: http::Uri,
+    /// The peer's address, when the server was started with connect info (as `serve` does).
+    pub remote_addr: Option<std::net::SocketAddr>,
+    /// When the connection was opened.
+    pub issued: std::time::SystemTime,
+}
+
+impl Handshake {
+    pub(crate) fn from_request(parts: &http::request::Parts) -> Handshake {
+        Handshake {
+            headers: parts.headers.clone(),
+            uri: parts.uri.clone(),
+            remote_addr: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+            issued: std::time::SystemTime::now(),
+        }
+    }
+
+    /// A query parameter of the handshake URI (raw, not percent-decoded).
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.uri.query()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == key).then_some(v)
+        })
+    }
+}
+
+/// Why a server → client ack did not arrive.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    #[error("no ack within {0:?}")]
+    Timeout(Duration),
+    #[error("the socket disconnected before acknowledging")]
+    Disconnected,
+    #[error("the ack's arguments did not match the expected type: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+}
+
+/// One client in one namespace. Cheap to clone; clones are the same socket.
+#[derive(Clone)]
+pub struct Socket(pub(crate) Arc<SocketInner>);
+
+pub(crate) struct SocketInner {
+    pub(crate) id: SocketId,
+    pub(crate) ns: Arc<Namespace>,
+    pub(crate) client: Arc<Client>,
+    auth: Option<Box<Map<String, Value>>>,
+    connected: AtomicBool,
+    next_ack: AtomicU64,
+    /// Server → client acks awaiting their reply. Empty (no allocation) when none are.
+    acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
+    extensions: Mutex<http::Extensions>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("id", &self.0.id).field("ns", &self.ns()).finish()
+    }
+}
+
+impl PartialEq for Socket {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(ns: Arc<Namespace>, client: Arc<Client>, auth: Option<Map<String, Value>>) -> Socket {
+        Socket(Arc::new(SocketInner {
+            id: SocketId::new(),
+            ns,
+            client,
+            auth: auth.map(Box::new),
+            connected: AtomicBool::new(false),
+            next_ack: AtomicU64::new(0),
+            acks: Mutex::new(HashMap::new()),
+            extensions: Mutex::new(http::Extensions::new()),
+        }))
+    }
+
+    /// The socket id (also the name of a room only this socket is in).
+    pub fn id(&self) -> SocketId {
+        self.0.id
+    }
+
+    /// The id of the underlying connection (the Engine.IO session id), shared by the
+    /// connection's sockets in every namespace.
+    pub fn connection_id(&self) -> &str {
+        self.0.client.session.sid()
+    }
+
+    /// The namespace name, e.g. `/` or `/chat`.
+    pub fn ns(&self) -> &str {
+        self.0.ns.name()
+    }
+
+    /// The namespace this socket belongs to.
+    pub fn namespace(&self) -> &Arc<Namespace> {
+        &self.0.ns
+    }
+
+    /// The request that opened the connection.
+    pub fn handshake(&self) -> &Handshake {
+        &self.0.client.handshake
+    }
+
+    /// The auth object the client sent with its CONNECT (`io({ auth: {...} })`), if any.
+    pub fn auth(&self) -> Option<&Map<String, Value>> {
+        self.0.auth.as_deref()
+    }
+
+    /// Which protocol the client speaks (Socket.IO or plain WebSocket).
+    pub fn protocol(&self) -> Protocol {
+        self.0.client.protocol
+    }
+
+    /// Whether the socket is still connected.
+    pub fn connected(&self) -> bool {
+        self.0.connected.load(Ordering::Acquire)
+    }
+
+    fn session(&self) -> &Session {
+        &self.0.client.session
+    }
+
+    /// Sends `event` with one argument to this client.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.send_frames(socketio::encode_event_one(self.protocol(), self.ns(), event, data, None)?)
+    }
+
+    /// Sends `event` with any number of arguments and binary attachments.
+    pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        self.send_frames(socketio::encode_event(
+            self.protocol(),
+            self.ns(),
+            event,
+            &payload.args[..],
+            &payload.binary,
+            None,
+        )?)
+    }
+
+    /// Sends `event` and drops it if the client's queue is full, without closing the client
+    /// (for data that is stale by the time a slow client would read it: positions, ticks).
+    pub fn emit_volatile<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        let frames = socketio::encode_event_one(self.protocol(), self.ns(), event, data, None)?;
+        self.deliver(&frames, true);
+        Ok(())
+    }
+
+    /// Sends `event` and waits for the client's ack, with the configured default timeout
+    /// (5 s unless changed). The reply's first argument is deserialized into `R`.
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<R, AckError> {
+        let timeout = self.0.ns.shared.config.ack_timeout;
+        self.emit_with_ack_timeout(event, data, timeout).await
+    }
+
+    /// [`Socket::emit_with_ack`] with an explicit timeout.
+    pub async fn emit_with_ack_timeout<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<R, AckError> {
+        let mut reply = self
+            .ack_round_trip(timeout, |id| socketio::encode_event(self.protocol(), self.ns(), event, &One(data), &[], Some(id)))
+            .await?;
+        let first = if reply.args.is_empty() { Value::Null } else { reply.args.swap_remove(0) };
+        Ok(serde_json::from_value(first)?)
+    }
+
+    /// Sends a payload (several arguments, binary) and waits for the whole ack reply.
+    pub async fn emit_payload_with_ack(&self, event: &str, payload: &Payload, timeout: Duration) -> Result<Payload, AckError> {
+        self.ack_round_trip(timeout, |id| {
+            socketio::encode_event(self.protocol(), self.ns(), event, &payload.args[..], &payload.binary, Some(id))
+        })
+        .await
+    }
+
+    async fn ack_round_trip(
+        &self,
+        timeout: Duration,
+        encode: impl FnOnce(u64) -> Result<Frames, EmitError>,
+    ) -> Result<Payload, AckError> {
+        if !self.connected() {
+            return Err(AckError::Disconnected);
+        }
+        let id = self.0.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.lock_acks().insert(id, tx);
+        // Removes the pending entry however this future ends (reply, timeout, or dropped).
+        struct Pending<'a>(&'a Socket, u64);
+        impl Drop for Pending<'_> {
+            fn drop(&mut self) {
+                self.0.lock_acks().remove(&self.1);
+            }
+        }
+        let _pending = Pending(self, id);
+        self.send_frames(encode(id)?)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(payload)) => Ok(payload),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => Err(AckError::Timeout(timeout)),
+        }
+    }
+
+    fn lock_acks(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Payload>>> {
+        self.0.acks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Delivers a client's ACK to the waiting `emit_with_ack`. Unknown ids are ignored (the
+    /// wait may have timed out already).
+    pub(crate) fn on_ack(&self, id: u64, payload: Payload) {
+        if let Some(tx) = self.lock_acks().remove(&id) {
+            let _ = tx.send(payload);
+        } else {
+            tracing::debug!(socket = %self.id(), id, "ack for no pending emit (timed out?)");
+        }
+    }
+
+    /// Answers the client's ack `id`.
+    pub(crate) fn send_ack(&self, id: u64, payload: &Payload) -> Result<(), EmitError> {
+        self.send_frames(socketio::encode_ack(self.protocol(), self.ns(), id, &payload.args[..], &payload.binary)?)
+    }
+
+    pub(crate) fn send_frames(&self, frames: Frames) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        Ok(self.session().send_all(&frames)?)
+    }
+
+    /// Queues already-encoded frames (a broadcast's shared bytes).
+    pub(crate) fn deliver(&self, frames: &[Frame], volatile: bool) {
+        if volatile {
+            self.session().send_all_volatile(frames);
+        } else {
+            let _ = self.session().send_all(frames);
+        }
+    }
+
+    /// Joins one or more rooms.
+    pub fn join(&self, rooms: impl IntoRooms) {
+        self.0.ns.adapter.join(self.id(), &rooms.into_rooms());
+    }
+
+    /// Leaves one or more rooms.
+    pub fn leave(&self, rooms: impl IntoRooms) {
+        self.0.ns.adapter.leave(self.id(), &rooms.into_rooms());
+    }
+
+    /// Leaves every room.
+    pub fn leave_all(&self) {
+        self.0.ns.adapter.leave_all(self.id());
+    }
+
+    /// The rooms this socket joined (its own-id room not included).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.0.ns.adapter.rooms_of(self.id())
+    }
+
+    /// Broadcast to the given rooms, except this socket: `socket.to("room").emit(...)`.
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// Broadcast to every socket of the namespace except this one.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(
+            self.0.ns.clone(),
+            BroadcastOptions { except_socket: Some(self.id()), ..BroadcastOptions::default() },
+        )
+    }
+
+    /// Broadcast to the given rooms, this socket included if it is a member.
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        BroadcastOperator::new(self.0.ns.clone(), BroadcastOptions::default()).to(rooms)
+    }
+
+    /// Stores a value on the socket for later handlers (the identity a middleware found...).
+    pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        self.0.extensions.lock().unwrap_or_else(|e| e.into_inner()).insert(value);
+    }
+
+    /// A value stored with [`Socket::insert_extension`].
+    pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.0.extensions.lock().unwrap_or_else(|e| e.into_inner()).get::<T>().cloned()
+    }
+
+    /// Shared state registered with `RealtimeBuilder::state`.
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.0.ns.shared.state.get::<T>().cloned()
+    }
+
+    /// Disconnects the socket from its namespace (the client's `disconnect` event fires with
+    /// reason `io server disconnect`). The connection stays open for other namespaces.
+    pub fn disconnect(&self) {
+        if !self.connected() {
+            return;
+        }
+        match self.protocol() {
+            Protocol::SocketIo => {
+                let text = socketio::packet::header(socketio::packet::PacketKind::Disconnect, 0, self.ns(), None);
+                let _ = self.session().send(Frame::message_prefixed(text));
+            }
+            Protocol::Plain => self.session().close(crate::engine::CloseReason::ForcedClose),
+        }
+        self.0.client.remove_socket(self.ns());
+        self.on_disconnect("server namespace disconnect");
+    }
+
+    /// Closes the whole underlying connection (every namespace of this client).
+    pub fn close_connection(&self) {
+        self.session().close(crate::engine::CloseReason::ForcedClose);
+    }
+
+    /// Marks the socket connected and visible to broadcasts.
+    pub(crate) fn mark_connected(&self) {
+        self.0.connected.store(true, Ordering::Release);
+    }
+
+    /// Cleans up after the socket left, whatever the cause, exactly once: rooms, namespace
+    /// membership, pending acks; then runs the namespace's disconnect handler.
+    pub(crate) fn on_disconnect(&self, reason: &'static str) {
+        if !self.0.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        tracing::debug!(socket = %self.id(), ns = self.ns(), reason, "socket disconnected");
+        let ns = &self.0.ns;
+        ns.adapter.leave_all(self.id());
+        ns.remove_socket(self.id());
+        self.lock_acks().clear();
+        if let Some(handler) = &ns.def.on_disconnect {
+            let payload = Payload::from_value(Value::from(reason));
+            tokio::spawn(handler(EventContext::new(self.clone(), Arc::from("disconnect"), payload, None)));
+        }
+    }
+
+    /// Runs the handler registered for `event`, in its own task so a slow handler never holds
+    /// up the connection (and can itself await acks from the same client).
+    pub(crate) fn dispatch_event(&self, event: String, payload: Payload, ack_id: Option<u64>) {
+        let def = &self.0.ns.def;
+        let (event, payload) = if event == "m" && !def.handlers.contains_key("m") {
+            unwrap_compact(event, payload)
+        } else {
+            (event, payload)
+        };
+        let (name, handler) = match def.handlers.get_key_value(event.as_str()) {
+            Some((name, handler)) => (name.clone(), handler),
+            None => match &def.fallback {
+                Some(handler) => (Arc::from(event), handler),
+                None => {
+                    tracing::debug!(socket = %self.id(), %event, "no handler for event");
+                    return;
+                }
+            },
+        };
+        tokio::spawn(handler(EventContext::new(self.clone(), name, payload, ack_id)));
+    }
+}
+
+/// weroll's compact form `["m", [event, ...args]]` → `(event, args)`. Anything else is left
+/// as the event `m`.
+fn unwrap_compact(event: String, mut payload: Payload) -> (String, Payload) {
+    let Some(Value::Array(inner)) = payload.args.first_mut() else { return (event, payload) };
+    let name = match inner.first() {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return (event, payload),
+    };
+    if crate::socketio::packet::RESERVED_EVENTS.contains(&name.as_str()) {
+        return (event, payload);
+    }
+    let mut inner = std::mem::take(inner);
+    inner.remove(0);
+    payload.args.splice(0..1, inner);
+    (name, payload)
+}

@@ -1,0 +1,298 @@
+//! One connection's Socket.IO state, and the dispatch of its inbound packets.
+
+use std::sync::{atomic::{AtomicBool, Ordering}, Arc, Mutex};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use smallvec::SmallVec;
+
+use super::{
+    packet::{self, PacketData, PacketKind},
+    Payload, Protocol,
+};
+use crate::{
+    engine::{CloseReason, EngineHandler, Frame, Message, Session},
+    handler::EventContext,
+    server::ServerCore,
+    socket::{Handshake, Socket},
+};
+
+/// A binary packet whose attachments are still arriving.
+#[derive(Debug)]
+struct PartialPacket {
+    nsp: String,
+    ack_id: Option<u64>,
+    data: PacketData,
+    expected: usize,
+    binary: Vec<Bytes>,
+}
+
+/// One connection (Engine.IO session or plain WebSocket): its sockets, one per namespace.
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) session: Arc<Session>,
+    pub(crate) handshake: Handshake,
+    pub(crate) protocol: Protocol,
+    sockets: Mutex<SmallVec<[Socket; 1]>>,
+    partial: Mutex<Option<PartialPacket>>,
+    /// Set once any namespace accepted the client (the connect timeout stops mattering).
+    joined: AtomicBool,
+}
+
+impl Client {
+    pub(crate) fn new(session: Arc<Session>, handshake: Handshake, protocol: Protocol) -> Arc<Client> {
+        Arc::new(Client {
+            session,
+            handshake,
+            protocol,
+            sockets: Mutex::new(SmallVec::new()),
+            partial: Mutex::new(None),
+            joined: AtomicBool::new(false),
+        })
+    }
+
+    fn lock_sockets(&self) -> std::sync::MutexGuard<'_, SmallVec<[Socket; 1]>> {
+        self.sockets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// This client's socket in namespace `nsp`.
+    pub(crate) fn socket(&self, nsp: &str) -> Option<Socket> {
+        self.lock_sockets().iter().find(|s| s.ns() == nsp).cloned()
+    }
+
+    /// Adds a socket unless one exists for its namespace already; returns whether it did.
+    fn add_socket(&self, socket: Socket) -> bool {
+        let mut sockets = self.lock_sockets();
+        if sockets.iter().any(|s| s.ns() == socket.ns()) {
+            return false;
+        }
+        sockets.push(socket);
+        self.joined.store(true, Ordering::Release);
+        true
+    }
+
+    pub(crate) fn remove_socket(&self, nsp: &str) -> Option<Socket> {
+        let mut sockets = self.lock_sockets();
+        let i = sockets.iter().position(|s| s.ns() == nsp)?;
+        Some(sockets.swap_remove(i))
+    }
+
+    /// Disconnects every socket of the connection (it closed).
+    pub(crate) fn close_all(&self, reason: CloseReason) {
+        let sockets = std::mem::take(&mut *self.lock_sockets());
+        for socket in sockets {
+            socket.on_disconnect(reason.as_str());
+        }
+    }
+
+    /// Queues a Socket.IO packet for this client.
+    fn send_text(&self, text: String) {
+        let _ = self.session.send(Frame::message_prefixed(text));
+    }
+
+    /// Closes the connection if no namespace accepted it within `timeout`.
+    pub(crate) fn watch_connect_timeout(self: &Arc<Self>, timeout: std::time::Duration) {
+        let weak = Arc::downgrade(self);
+        let session = Arc::clone(&self.session);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(timeout) => {}
+                _ = session.closed() => return,
+            }
+            if let Some(client) = weak.upgrade() {
+                if !client.joined.load(Ordering::Acquire) {
+                    tracing::debug!(sid = %client.session.sid(), "no namespace joined within connect_timeout");
+                    client.session.close(CloseReason::ConnectTimeout);
+                }
+            }
+        });
+    }
+}
+
+/// The Socket.IO layer as the engine sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketIoLayer(pub(crate) Arc<ServerCore>);
+
+impl EngineHandler for SocketIoLayer {
+    type Conn = Arc<Client>;
+
+    fn on_open(&self, session: Arc<Session>, request: &http::request::Parts) -> Arc<Client> {
+        let client = Client::new(session, Handshake::from_request(request), Protocol::SocketIo);
+        client.watch_connect_timeout(self.0.shared.config.connect_timeout);
+        client
+    }
+
+    fn on_message(&self, client: &Arc<Client>, message: Message<'_>) -> Result<(), String> {
+        match message {
+            Message::Text(text) => {
+                let mut partial = client.partial.lock().unwrap_or_else(|e| e.into_inner());
+                if partial.is_some() {
+                    return Err("text packet while binary attachments were expected".into());
+                }
+                let p = packet::parse(text).map_err(|e| format!("invalid Socket.IO packet: {e}"))?;
+                if p.kind.is_binary() && p.attachments > 0 {
+                    *partial = Some(PartialPacket {
+                        nsp: p.nsp.to_owned(),
+                        ack_id: p.ack_id,
+                        data: p.data,
+                        expected: p.attachments,
+                        binary: Vec::with_capacity(p.attachments),
+                    });
+                    return Ok(());
+                }
+                drop(partial);
+                self.dispatch(client, p.nsp, p.ack_id, p.data, Vec::new())
+            }
+            Message::Binary(bytes) => {
+                let mut guard = client.partial.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(partial) = guard.as_mut() else {
+                    return Err("binary frame without a binary packet announcing it".into());
+                };
+                partial.binary.push(bytes);
+                if partial.binary.len() < partial.expected {
+                    return Ok(());
+                }
+                let p = guard.take().expect("checked above");
+                drop(guard);
+                let args = match &p.data {
+                    PacketData::Event { args, .. } | PacketData::Ack(args) => args,
+                    _ => return Err("attachments on a packet that cannot carry them".into()),
+                };
+                packet::check_placeholders(args, p.binary.len()).map_err(|e| e.to_string())?;
+                self.dispatch(client, &p.nsp, p.ack_id, p.data, p.binary)
+            }
+        }
+    }
+
+    fn on_close(&self, client: &Arc<Client>, reason: CloseReason) {
+        client.close_all(reason);
+    }
+}
+
+impl SocketIoLayer {
+    /// Routes one complete packet to its namespace's socket.
+    fn dispatch(
+        &self,
+        client: &Arc<Client>,
+        nsp: &str,
+        ack_id: Option<u64>,
+        data: PacketData,
+        binary: Vec<Bytes>,
+    ) -> Result<(), String> {
+        match data {
+            PacketData::Connect(auth) => self.0.connect(client, nsp, auth),
+            PacketData::Disconnect => {
+                if let Some(socket) = client.remove_socket(nsp) {
+                    socket.on_disconnect("client namespace disconnect");
+                }
+                Ok(())
+            }
+            PacketData::Event { event, args } => {
+                let socket = client.socket(nsp).ok_or_else(|| format!("event for namespace {nsp:?}, which the client has not joined"))?;
+                socket.dispatch_event(event, Payload { args, binary }, ack_id);
+                Ok(())
+            }
+            PacketData::Ack(args) => {
+                let socket = client.socket(nsp).ok_or_else(|| format!("ack for namespace {nsp:?}, which the client has not joined"))?;
+                let id = ack_id.ok_or("ack packet without an ack id")?;
+                socket.on_ack(id, Payload { args, binary });
+                Ok(())
+            }
+            PacketData::ConnectError(_) => Err("CONNECT_ERROR is a server → client packet".into()),
+        }
+    }
+}
+
+impl ServerCore {
+    /// A client asks to join namespace `nsp`: run its middleware, then accept or refuse.
+    pub(crate) fn connect(
+        self: &Arc<Self>,
+        client: &Arc<Client>,
+        nsp: &str,
+        auth: Option<Map<String, Value>>,
+    ) -> Result<(), String> {
+        if client.socket(nsp).is_some() {
+            return Err(format!("second CONNECT to namespace {nsp:?}"));
+        }
+        let Some(socket) = self.new_socket(client, nsp, auth) else { return Ok(()) };
+        if socket.namespace().def.middleware.is_empty() {
+            // No middleware: accept synchronously, so an event the client sends right after
+            // our CONNECT reply is guaranteed to find its socket.
+            accept(client, socket);
+        } else {
+            tokio::spawn(admit(Arc::clone(client), socket));
+        }
+        Ok(())
+    }
+
+    /// Joins namespace `nsp` and returns once the socket is accepted or refused (plain
+    /// WebSocket connections, which join exactly one namespace as they open).
+    pub(crate) async fn connect_and_wait(self: &Arc<Self>, client: &Arc<Client>, nsp: &str) {
+        if let Some(socket) = self.new_socket(client, nsp, None) {
+            admit(Arc::clone(client), socket).await;
+        }
+    }
+
+    /// A socket for `nsp`, or `None` after refusing an unknown namespace.
+    fn new_socket(&self, client: &Arc<Client>, nsp: &str, auth: Option<Map<String, Value>>) -> Option<Socket> {
+        match self.namespace_for(nsp) {
+            Some(ns) => Some(Socket::new(ns, Arc::clone(client), auth)),
+            None => {
+                tracing::debug!(nsp, "CONNECT to unknown namespace");
+                refuse(client, nsp, &crate::ConnectError::new("Invalid namespace"));
+                None
+            }
+        }
+    }
+}
+
+/// Runs the namespace's middleware in order; the first refusal wins.
+async fn admit(client: Arc<Client>, socket: Socket) {
+    for middleware in &socket.namespace().def.middleware {
+        if let Err(err) = middleware(socket.clone()).await {
+            tracing::debug!(ns = socket.ns(), error = %err, "connection refused by middleware");
+            refuse(&client, socket.ns(), &err);
+            return;
+        }
+    }
+    accept(&client, socket);
+}
+
+/// Sends CONNECT_ERROR (or, to a plain client, closes with the message).
+pub(crate) fn refuse(client: &Client, nsp: &str, err: &crate::ConnectError) {
+    match client.protocol {
+        Protocol::SocketIo => {
+            if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &err.to_json()) {
+                client.send_text(text);
+            }
+        }
+        Protocol::Plain => {
+            let frame = serde_json::json!(["$error", err.to_json()]).to_string();
+            let _ = client.session.send(Frame::Text(frame.into()));
+            client.session.close(CloseReason::ForcedClose);
+        }
+    }
+}
+
+/// Makes the socket live: visible to the namespace, answered with CONNECT, then announced to
+/// the connect handler. The order matters: the reply is queued before anything the connect
+/// handler emits, and the socket is registered before the client can act on the reply.
+pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
+    if client.session.is_closed() || !client.add_socket(socket.clone()) {
+        return;
+    }
+    socket.mark_connected();
+    socket.namespace().insert_socket(socket.clone());
+    if client.protocol == Protocol::SocketIo {
+        let reply = serde_json::json!({ "sid": socket.id().as_str() });
+        if let Ok(text) = packet::encode(PacketKind::Connect, 0, socket.ns(), None, &reply) {
+            client.send_text(text);
+        }
+    }
+    tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
+    if let Some(handler) = &socket.namespace().def.on_connect {
+        let auth = socket.auth().cloned().map(Value::Object).unwrap_or(Value::Null);
+        let ctx = EventContext::new(socket.clone(), Arc::from("connection"), Payload::from_value(auth), None);
+        tokio::spawn(handler(ctx));
+    }
+}
