@@ -80,7 +80,7 @@ pub(crate) struct SocketInner {
     pub(crate) id: SocketId,
     pub(crate) ns: Arc<Namespace>,
     pub(crate) client: Arc<Client>,
-    auth: Option<Box<Map<String, Value>>>,
+    auth: Map<String, Value>,
     connected: AtomicBool,
     next_ack: AtomicU64,
     /// Server → client acks awaiting their reply. Empty (no allocation) when none are.
@@ -106,7 +106,7 @@ impl Socket {
             id: SocketId::new(),
             ns,
             client,
-            auth: auth.map(Box::new),
+            auth: auth.unwrap_or_default(),
             connected: AtomicBool::new(false),
             next_ack: AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
@@ -140,9 +140,10 @@ impl Socket {
         &self.0.client.handshake
     }
 
-    /// The auth object the client sent with its CONNECT (`io({ auth: {...} })`), if any.
-    pub fn auth(&self) -> Option<&Map<String, Value>> {
-        self.0.auth.as_deref()
+    /// The auth object the client sent with its CONNECT (`io({ auth: {...} })`); empty if
+    /// it sent none.
+    pub fn auth(&self) -> &Map<String, Value> {
+        &self.0.auth
     }
 
     /// Which protocol the client speaks (Socket.IO or plain WebSocket).

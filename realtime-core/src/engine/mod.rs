@@ -136,6 +136,15 @@ impl<H: EngineHandler> Engine<H> {
         Arc::new(Engine { config, handler, sessions: DashMap::new() })
     }
 
+    /// Routes for this engine at `config.path` (with and without the trailing slash), for a
+    /// bare Engine.IO server. The Socket.IO server mounts its engine itself.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        let path = self.config.normalized_path();
+        let engine = Arc::clone(self);
+        let handle = axum::routing::any(move |req: Request| engine.clone().handle(req));
+        axum::Router::new().route(&path, handle.clone()).route(path.trim_end_matches('/'), handle)
+    }
+
     /// The upper layer's handler.
     pub fn handler(&self) -> &H {
         &self.handler
@@ -169,6 +178,13 @@ impl<H: EngineHandler> Engine<H> {
             let Some(entry) = self.sessions.get(sid).map(|e| Arc::clone(e.value())) else {
                 return EngineError::UnknownSid.response();
             };
+            if entry.session.ping_expired() {
+                entry.session.close(CloseReason::PingTimeout);
+            }
+            if entry.session.is_closed() {
+                // Closed but not yet unregistered: it is gone as far as clients can tell.
+                return EngineError::UnknownSid.response();
+            }
             return match (transport, &parts.method) {
                 (TransportKind::Polling, &Method::GET) => polling::poll(&entry).await,
                 (TransportKind::Polling, &Method::POST) => {

@@ -41,6 +41,13 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
     if session.transport() != TransportKind::Polling {
         return EngineError::BadRequest.response();
     }
+    if session.probed.load(Ordering::Acquire) && !upgrade_settled(session).await {
+        // The upgrade is still completing: end this poll so the client can switch.
+        return text_response(StatusCode::OK, "6");
+    }
+    if session.transport() != TransportKind::Polling {
+        return EngineError::BadRequest.response();
+    }
     if session.poll_active.swap(true, Ordering::AcqRel) {
         // The reference server treats an overlapping poll as fatal to the session.
         tracing::warn!(sid = %session.sid(), "overlapping polling GET: closing session");
@@ -65,9 +72,15 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
             frames.push(Frame::bare(kind));
             break;
         }
+        if session.probed.load(Ordering::Acquire) {
+            // An upgrade is completing: let the client stop polling.
+            frames.push(Frame::bare(PacketType::Noop));
+            break;
+        }
         tokio::select! {
             _ = session.outbox.ready() => {}
             _ = session.closed() => {}
+            _ = session.release_poll.notified() => {}
         }
     }
 
@@ -77,6 +90,23 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
     }
     pending.answered = true;
     text_response(StatusCode::OK, body)
+}
+
+/// How long a poll that arrives mid-upgrade waits for the client's upgrade packet, which may
+/// be in flight on the WebSocket at the same moment.
+const UPGRADE_RACE_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// For a request arriving after the probe was answered: waits briefly for the upgrade to
+/// complete. Returns whether the session has moved to WebSocket.
+async fn upgrade_settled(session: &super::Session) -> bool {
+    let upgraded = session.upgraded.notified();
+    tokio::pin!(upgraded);
+    upgraded.as_mut().enable();
+    if session.transport() == TransportKind::WebSocket {
+        return true;
+    }
+    let _ = tokio::time::timeout(UPGRADE_RACE_GRACE, upgraded).await;
+    session.transport() == TransportKind::WebSocket
 }
 
 /// Clears the "POST in progress" mark however the request ends.

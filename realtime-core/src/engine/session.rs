@@ -149,11 +149,23 @@ pub struct Session {
     transport: AtomicU8,
     /// Set while a polling → WebSocket upgrade is in progress.
     pub(crate) upgrading: AtomicBool,
+    /// Set once the upgrade probe was answered: polls get a noop until the upgrade completes.
+    pub(crate) probed: AtomicBool,
+    /// Woken when the probe was answered, to release the pending poll.
+    pub(crate) release_poll: Notify,
     /// Set while a polling GET is waiting for packets (a second one is an error).
     pub(crate) poll_active: AtomicBool,
     /// Set while a polling POST is being read (a second one is an error).
     pub(crate) post_active: AtomicBool,
     pong: Notify,
+    /// When the session opened; the heartbeat schedule counts from here.
+    opened: tokio::time::Instant,
+    /// Milliseconds after `opened` by which the outstanding ping must be answered
+    /// (`u64::MAX` while no ping is outstanding). Lets a request notice an expired session
+    /// at once, without depending on when the heartbeat timer gets to run.
+    pong_deadline_ms: std::sync::atomic::AtomicU64,
+    /// Woken when a polling → WebSocket upgrade completes.
+    pub(crate) upgraded: Notify,
     closed: CancellationToken,
     close_reason: OnceLock<CloseReason>,
 }
@@ -165,9 +177,14 @@ impl Session {
             outbox: Outbox::new(queue_capacity),
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
+            probed: AtomicBool::new(false),
+            release_poll: Notify::new(),
             poll_active: AtomicBool::new(false),
             post_active: AtomicBool::new(false),
             pong: Notify::new(),
+            opened: tokio::time::Instant::now(),
+            pong_deadline_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
+            upgraded: Notify::new(),
             closed: CancellationToken::new(),
             close_reason: OnceLock::new(),
         }
@@ -264,25 +281,37 @@ impl Session {
     }
 
     pub(crate) fn on_pong(&self) {
+        self.pong_deadline_ms.store(u64::MAX, Ordering::Release);
         self.pong.notify_waiters();
     }
 
-    /// Server-driven heartbeat (Engine.IO v4): ping every `interval`, expect a pong within
-    /// `timeout` of queueing the ping. Returns when the session closes.
+    /// Whether the outstanding ping went unanswered past its deadline. The heartbeat task
+    /// closes such a session too; this answers the question exactly, even before it runs.
+    pub(crate) fn ping_expired(&self) -> bool {
+        let deadline = self.pong_deadline_ms.load(Ordering::Acquire);
+        deadline != u64::MAX && self.opened.elapsed().as_millis() as u64 >= deadline
+    }
+
+    /// Server-driven heartbeat (Engine.IO v4): the first ping `interval` after the session
+    /// opened, then `interval` after each pong; a pong must come within `timeout` of the ping
+    /// being queued. Returns when the session closes.
     pub(crate) async fn heartbeat(&self, interval: Duration, timeout: Duration) {
+        let mut next_ping = self.opened + interval;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep_until(next_ping) => {}
                 _ = self.closed.cancelled() => return,
             }
             // Register for the pong before the ping can possibly be answered.
             let pong = self.pong.notified();
             tokio::pin!(pong);
             pong.as_mut().enable();
+            let deadline = next_ping + timeout;
+            self.pong_deadline_ms.store((deadline - self.opened).as_millis() as u64, Ordering::Release);
             self.send_control(PacketType::Ping);
             tokio::select! {
-                _ = pong => {}
-                _ = tokio::time::sleep(timeout) => {
+                _ = pong => next_ping = tokio::time::Instant::now() + interval,
+                _ = tokio::time::sleep_until(deadline) => {
                     tracing::debug!(sid = %self.sid, "no pong within ping timeout");
                     self.close(CloseReason::PingTimeout);
                     return;

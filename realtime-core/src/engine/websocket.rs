@@ -10,8 +10,8 @@ use axum::{
 use futures_util::SinkExt;
 
 use super::{
-    packet::{self, Frame, PacketType},
-    CloseReason, Engine, EngineError, EngineHandler, Entry, Session, TransportKind,
+    packet::{self, Frame},
+    CloseReason, Engine, EngineHandler, Entry, Session, TransportKind,
 };
 
 /// How long a closing connection gets to flush its last packets (a DISCONNECT, say).
@@ -53,8 +53,12 @@ pub(super) fn upgrade<H: EngineHandler>(
 ) -> Response {
     let session = &entry.session;
     if session.transport() != TransportKind::Polling || session.upgrading.swap(true, Ordering::AcqRel) {
-        tracing::debug!(sid = %session.sid(), "refusing a second upgrade");
-        return EngineError::BadRequest.response();
+        // Like the reference server: complete the WebSocket handshake, then close at once.
+        // (Clients treat an HTTP error here as a fatal error rather than a closed transport.)
+        tracing::debug!(sid = %session.sid(), "closing a second upgrade attempt");
+        return ws.on_upgrade(|mut socket| async move {
+            let _ = socket.close().await;
+        });
     }
     let max_payload = engine.config.max_payload;
     let upgrade_timeout = engine.config.upgrade_timeout;
@@ -66,12 +70,14 @@ pub(super) fn upgrade<H: EngineHandler>(
         };
         if !probed {
             tracing::debug!(sid = %session.sid(), "upgrade abandoned; session stays on polling");
+            session.probed.store(false, Ordering::Release);
             session.upgrading.store(false, Ordering::Release);
             let _ = socket.close().await;
             return;
         }
         session.set_transport(TransportKind::WebSocket);
         session.upgrading.store(false, Ordering::Release);
+        session.upgraded.notify_waiters();
         tracing::debug!(sid = %session.sid(), "upgraded to websocket");
         io_loop(&engine, &entry, socket).await;
     })
@@ -85,10 +91,11 @@ async fn probe(socket: &mut WebSocket, session: &Session) -> Result<(), ()> {
             Some(Ok(Message::Text(text))) => match text.as_str() {
                 "2probe" => {
                     socket.send(Message::Text("3probe".into())).await.map_err(drop)?;
-                    // The client pauses polling until its pending GET returns; a noop makes
-                    // it return now. If no GET is pending, the noop later goes out over the
-                    // WebSocket, where clients ignore it.
-                    session.send_control(PacketType::Noop);
+                    // The client pauses polling until its pending GET returns: release it
+                    // (and answer any GET that arrives before the upgrade completes) with a
+                    // noop.
+                    session.probed.store(true, Ordering::Release);
+                    session.release_poll.notify_one();
                 }
                 "5" => return Ok(()),
                 _ => return Err(()),

@@ -291,7 +291,7 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
     }
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
     if let Some(handler) = &socket.namespace().def.on_connect {
-        let auth = socket.auth().cloned().map(Value::Object).unwrap_or(Value::Null);
+        let auth = Value::Object(socket.auth().clone());
         let ctx = EventContext::new(socket.clone(), Arc::from("connection"), Payload::from_value(auth), None);
         tokio::spawn(handler(ctx));
     }

@@ -1,0 +1,90 @@
+//! The reference test server that the socket.io project's protocol test suites expect
+//! (docs/engine.io-protocol/v4-test-suite and docs/socket.io-protocol/v5-test-suite):
+//!
+//! - port 3000, pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1e6, connectTimeout 1 s,
+//!   CORS for any origin;
+//! - Socket.IO on `/socket.io/`: namespace `/` emits `auth` with the handshake auth on
+//!   connection, answers `message` with `message-back` (same arguments) and acks
+//!   `message-with-ack` with the same arguments; namespace `/custom` emits `auth` too;
+//! - a bare Engine.IO echo server on `/engine.io/` with the same timings.
+//!
+//! ```sh
+//! cargo run --release --example conformance
+//! ```
+
+use std::{sync::Arc, time::Duration};
+
+use realtime::{
+    engine::{CloseReason, Engine, EngineHandler, Frame, Message, PacketType, Session},
+    AckSender, Config, CorsLayer, Payload, Realtime, Socket,
+};
+
+/// Echoes every Engine.IO message back on the same session.
+struct Echo;
+
+impl EngineHandler for Echo {
+    type Conn = Arc<Session>;
+
+    fn on_open(&self, session: Arc<Session>, _request: &http::request::Parts) -> Arc<Session> {
+        session
+    }
+
+    fn on_message(&self, session: &Arc<Session>, message: Message<'_>) -> Result<(), String> {
+        let frame = match message {
+            Message::Text(text) => Frame::text(PacketType::Message, text),
+            Message::Binary(bytes) => Frame::Binary(bytes),
+        };
+        let _ = session.send(frame);
+        Ok(())
+    }
+
+    fn on_close(&self, _session: &Arc<Session>, _reason: CloseReason) {}
+}
+
+fn config(path: &str) -> Config {
+    Config::default()
+        .with_path(path)
+        .with_ping_interval(Duration::from_millis(300))
+        .with_ping_timeout(Duration::from_millis(200))
+        .with_max_payload(1_000_000)
+        .with_connect_timeout(Duration::from_millis(1000))
+}
+
+async fn emit_auth(socket: Socket) {
+    let _ = socket.emit("auth", socket.auth());
+}
+
+async fn message_back(socket: Socket, payload: Payload) {
+    let _ = socket.emit_payload("message-back", &payload);
+}
+
+async fn message_with_ack(ack: AckSender, payload: Payload) {
+    let _ = ack.send_payload(&payload);
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
+
+    let rt = Realtime::builder()
+        .config(config("/socket.io/"))
+        .cors(CorsLayer::very_permissive())
+        .namespace("/", |ns| {
+            ns.on_connect(emit_auth).on("message", message_back).on("message-with-ack", message_with_ack)
+        })
+        .namespace("/custom", |ns| ns.on_connect(emit_auth))
+        .build()
+        .expect("valid server");
+
+    let echo = Engine::new(Arc::new(config("/engine.io/")), Echo);
+    let app = rt.router().merge(echo.router().layer(CorsLayer::very_permissive()));
+
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    println!("conformance server listening on http://localhost:3000");
+    rt.serve_app(listener, app, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
