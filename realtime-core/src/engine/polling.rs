@@ -41,7 +41,7 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
     if session.transport() != TransportKind::Polling {
         return EngineError::BadRequest.response();
     }
-    if session.probed.load(Ordering::Acquire) && !upgrade_settled(session).await {
+    if session.upgrading.load(Ordering::Acquire) && !upgrade_settled(session).await {
         // The upgrade is still completing: end this poll so the client can switch.
         return text_response(StatusCode::OK, "6");
     }
@@ -96,7 +96,7 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
 /// be in flight on the WebSocket at the same moment.
 const UPGRADE_RACE_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// For a request arriving after the probe was answered: waits briefly for the upgrade to
+/// For a poll arriving while an upgrade is under way: waits briefly for the upgrade to
 /// complete. Returns whether the session has moved to WebSocket.
 async fn upgrade_settled(session: &super::Session) -> bool {
     let upgraded = session.upgraded.notified();
