@@ -43,11 +43,7 @@ pub(crate) async fn handle(core: Arc<ServerCore>, request: Request) -> Response 
     };
     let handshake = Handshake::from_request(&parts);
     let nsp = handshake.query("ns").map(|n| n.replace("%2F", "/")).unwrap_or_else(|| "/".into());
-    ws.read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_message_size(config.max_payload)
-        .max_frame_size(config.max_payload)
-        .on_upgrade(move |socket| run(core, handshake, nsp, socket))
+    crate::engine::configure_websocket(ws, config.max_payload).on_upgrade(move |socket| run(core, handshake, nsp, socket))
 }
 
 /// Closes every plain connection (server shutdown).

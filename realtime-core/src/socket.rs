@@ -39,8 +39,8 @@ pub struct Handshake {
 impl Handshake {
     pub(crate) fn from_request(parts: &http::request::Parts) -> Handshake {
         Handshake {
-            headers: parts.headers.clone(),
-            uri: parts.uri.clone(),
+            headers: detached_headers(&parts.headers),
+            uri: detached_uri(&parts.uri),
             remote_addr: parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -56,6 +56,39 @@ impl Handshake {
             (k == key).then_some(v)
         })
     }
+}
+
+/// Headers that only matter for the WebSocket handshake itself; not worth keeping for the
+/// life of every connection.
+const HANDSHAKE_ONLY_HEADERS: [http::HeaderName; 5] = [
+    http::header::SEC_WEBSOCKET_KEY,
+    http::header::SEC_WEBSOCKET_VERSION,
+    http::header::SEC_WEBSOCKET_EXTENSIONS,
+    http::header::UPGRADE,
+    http::header::CONNECTION,
+];
+
+/// Copies header values into their own allocations.
+///
+/// hyper parses headers as slices of its connection read buffer (8 KiB or more), so a plain
+/// `clone()` would keep that whole buffer alive for as long as the connection lasts; for
+/// long-lived realtime connections that buffer would be most of their memory.
+fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if HANDSHAKE_ONLY_HEADERS.contains(name) {
+            continue;
+        }
+        let mut copy = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
+}
+
+/// Copies the URI out of the connection read buffer (see [`detached_headers`]).
+fn detached_uri(uri: &http::Uri) -> http::Uri {
+    uri.to_string().parse().unwrap_or_else(|_| uri.clone())
 }
 
 /// Why a server → client ack did not arrive.

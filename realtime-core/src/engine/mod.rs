@@ -22,6 +22,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use http::{header, Method, StatusCode};
 
+pub(crate) use websocket::configure as configure_websocket;
 pub use packet::{Frame, PacketType};
 pub use session::{CloseReason, SendError, Session, Sid, TransportKind};
 

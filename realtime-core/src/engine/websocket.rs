@@ -17,10 +17,16 @@ use super::{
 /// How long a closing connection gets to flush its last packets (a DISCONNECT, say).
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Sizes tungstenite's buffers for many mostly idle connections: the defaults (128 KiB each)
-/// would dominate per-connection memory, and frames here are small.
-fn configure(ws: WebSocketUpgrade, max_payload: usize) -> WebSocketUpgrade {
-    ws.read_buffer_size(4 * 1024)
+/// Initial read buffer of each WebSocket connection, in bytes. tungstenite zero-fills its
+/// whole read buffer, so every byte here is resident memory for every idle connection; the
+/// default (128 KiB) would dwarf everything else a connection costs. Typical Socket.IO
+/// frames fit in 1 KiB; a larger frame grows the buffer to its own size.
+pub(crate) const READ_BUFFER_SIZE: usize = 1024;
+
+/// Sizes tungstenite's buffers for many mostly idle connections (see [`READ_BUFFER_SIZE`]);
+/// writes go straight to the socket since the transport batches and flushes itself.
+pub(crate) fn configure(ws: WebSocketUpgrade, max_payload: usize) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER_SIZE)
         .write_buffer_size(0)
         .max_message_size(max_payload)
         .max_frame_size(max_payload)
@@ -32,17 +38,32 @@ pub(super) fn handshake<H: EngineHandler>(
     request: http::request::Parts,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let max_payload = engine.config.max_payload;
-    configure(ws, max_payload).on_upgrade(move |mut socket| async move {
-        let entry = engine.open(TransportKind::WebSocket, &request);
-        drop(request);
-        let open = engine.open_packet(entry.session.sid(), TransportKind::WebSocket);
-        if socket.send(Message::Text(open.into())).await.is_err() {
+    // The session opens before the upgrade so that the connection's task captures only the
+    // entry, not the request head: whatever the task captures stays allocated for the whole
+    // life of the connection.
+    let entry = engine.open(TransportKind::WebSocket, &request);
+    drop(request);
+    let failed = (Arc::clone(&engine), Arc::clone(&entry));
+    configure(ws, engine.config.max_payload)
+        .on_failed_upgrade(move |err| {
+            tracing::debug!(%err, "websocket upgrade failed");
+            let (engine, entry) = failed;
             entry.session.close(CloseReason::TransportError);
-        }
-        // The heartbeat runs in this same task: one task per WebSocket connection.
-        tokio::join!(io_loop(&engine, &entry, socket), Arc::clone(&engine).drive(Arc::clone(&entry)));
-    })
+            tokio::spawn(engine.drive(entry));
+        })
+        // Boxed: the WebSocket would otherwise be laid out inline in each of the nested
+        // futures that hold it in turn, and the task keeps its largest layout for life.
+        .on_upgrade(move |socket| run(engine, entry, Box::new(socket)))
+}
+
+/// A WebSocket-native session's task: open packet, then I/O and heartbeat side by side.
+async fn run<H: EngineHandler>(engine: Arc<Engine<H>>, entry: Arc<Entry<H::Conn>>, mut socket: Box<WebSocket>) {
+    let open = engine.open_packet(entry.session.sid(), TransportKind::WebSocket);
+    if socket.send(Message::Text(open.into())).await.is_err() {
+        entry.session.close(CloseReason::TransportError);
+    }
+    // The heartbeat runs in this same task: one task per WebSocket connection.
+    tokio::join!(io_loop(&engine, &entry, socket), Arc::clone(&engine).drive(Arc::clone(&entry)));
 }
 
 /// A polling session asking to move to WebSocket.
@@ -79,7 +100,7 @@ pub(super) fn upgrade<H: EngineHandler>(
         session.upgrading.store(false, Ordering::Release);
         session.upgraded.notify_waiters();
         tracing::debug!(sid = %session.sid(), "upgraded to websocket");
-        io_loop(&engine, &entry, socket).await;
+        io_loop(&engine, &entry, Box::new(socket)).await;
     })
 }
 
@@ -107,7 +128,7 @@ async fn probe(socket: &mut WebSocket, session: &Session) -> Result<(), ()> {
 }
 
 /// Moves frames both ways until the session closes, then flushes and closes the WebSocket.
-async fn io_loop<H: EngineHandler>(engine: &Engine<H>, entry: &Entry<H::Conn>, mut socket: WebSocket) {
+async fn io_loop<H: EngineHandler>(engine: &Engine<H>, entry: &Entry<H::Conn>, mut socket: Box<WebSocket>) {
     let session = &entry.session;
     let mut batch = Vec::new();
     let mut close_frame = None;

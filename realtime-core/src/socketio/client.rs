@@ -34,9 +34,13 @@ pub(crate) struct Client {
     pub(crate) handshake: Handshake,
     pub(crate) protocol: Protocol,
     sockets: Mutex<SmallVec<[Socket; 1]>>,
-    partial: Mutex<Option<PartialPacket>>,
+    /// Boxed: rare, and an idle connection should not carry its size.
+    partial: Mutex<Option<Box<PartialPacket>>>,
     /// Set once any namespace accepted the client (the connect timeout stops mattering).
     joined: AtomicBool,
+    /// Wakes the connect-timeout watcher when the client joins, so it ends (and frees its
+    /// timer) at once instead of lingering for the rest of `connect_timeout`.
+    joined_notify: tokio::sync::Notify,
 }
 
 impl Client {
@@ -48,6 +52,7 @@ impl Client {
             sockets: Mutex::new(SmallVec::new()),
             partial: Mutex::new(None),
             joined: AtomicBool::new(false),
+            joined_notify: tokio::sync::Notify::new(),
         })
     }
 
@@ -67,7 +72,9 @@ impl Client {
             return false;
         }
         sockets.push(socket);
-        self.joined.store(true, Ordering::Release);
+        if !self.joined.swap(true, Ordering::AcqRel) {
+            self.joined_notify.notify_one();
+        }
         true
     }
 
@@ -92,18 +99,17 @@ impl Client {
 
     /// Closes the connection if no namespace accepted it within `timeout`.
     pub(crate) fn watch_connect_timeout(self: &Arc<Self>, timeout: std::time::Duration) {
-        let weak = Arc::downgrade(self);
-        let session = Arc::clone(&self.session);
+        let client = Arc::clone(self);
         tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::time::sleep(timeout) => {}
-                _ = session.closed() => return,
-            }
-            if let Some(client) = weak.upgrade() {
-                if !client.joined.load(Ordering::Acquire) {
-                    tracing::debug!(sid = %client.session.sid(), "no namespace joined within connect_timeout");
-                    client.session.close(CloseReason::ConnectTimeout);
+                _ = tokio::time::sleep(timeout) => {
+                    if !client.joined.load(Ordering::Acquire) {
+                        tracing::debug!(sid = %client.session.sid(), "no namespace joined within connect_timeout");
+                        client.session.close(CloseReason::ConnectTimeout);
+                    }
                 }
+                _ = client.joined_notify.notified() => {}
+                _ = client.session.closed() => {}
             }
         });
     }
@@ -131,13 +137,13 @@ impl EngineHandler for SocketIoLayer {
                 }
                 let p = packet::parse(text).map_err(|e| format!("invalid Socket.IO packet: {e}"))?;
                 if p.kind.is_binary() && p.attachments > 0 {
-                    *partial = Some(PartialPacket {
+                    *partial = Some(Box::new(PartialPacket {
                         nsp: p.nsp.to_owned(),
                         ack_id: p.ack_id,
                         data: p.data,
                         expected: p.attachments,
                         binary: Vec::with_capacity(p.attachments),
-                    });
+                    }));
                     return Ok(());
                 }
                 drop(partial);
