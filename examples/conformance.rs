@@ -65,21 +65,27 @@ async fn message_with_ack(ack: AckSender, payload: Payload) {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .init();
 
     let rt = Realtime::builder()
         .config(config("/socket.io/"))
         .cors(CorsLayer::very_permissive())
         .namespace("/", |ns| {
-            ns.on_connect(emit_auth).on("message", message_back).on("message-with-ack", message_with_ack)
+            ns.on_connect(emit_auth)
+                .on("message", message_back)
+                .on("message-with-ack", message_with_ack)
         })
         .namespace("/custom", |ns| ns.on_connect(emit_auth))
         .build()
         .expect("valid server");
 
     let echo = Engine::new(Arc::new(config("/engine.io/")), Echo);
-    let app = rt.router().merge(echo.router().layer(CorsLayer::very_permissive()));
+    let app = rt
+        .router()
+        .merge(echo.router().layer(CorsLayer::very_permissive()));
 
     let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
     println!("conformance server listening on http://localhost:3000");

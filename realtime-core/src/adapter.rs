@@ -102,7 +102,9 @@ impl Adapter for LocalAdapter {
 
     fn leave_all(&self, socket: SocketId) {
         let mut ix = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        let Some(rooms) = ix.rooms_of.remove(&socket) else { return };
+        let Some(rooms) = ix.rooms_of.remove(&socket) else {
+            return;
+        };
         for room in rooms {
             if let Some(set) = ix.members.get_mut(&room) {
                 set.remove(&socket);
@@ -115,7 +117,10 @@ impl Adapter for LocalAdapter {
 
     fn rooms_of(&self, socket: SocketId) -> Vec<Room> {
         let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        ix.rooms_of.get(&socket).map(|r| r.to_vec()).unwrap_or_default()
+        ix.rooms_of
+            .get(&socket)
+            .map(|r| r.to_vec())
+            .unwrap_or_default()
     }
 
     fn all_rooms(&self) -> Vec<Room> {
@@ -127,7 +132,13 @@ impl Adapter for LocalAdapter {
         let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
         match rooms {
             [] => {}
-            [room] => ix.members.get(room).into_iter().flatten().copied().for_each(f),
+            [room] => ix
+                .members
+                .get(room)
+                .into_iter()
+                .flatten()
+                .copied()
+                .for_each(f),
             _ => {
                 let mut seen = HashSet::new();
                 for set in rooms.iter().filter_map(|r| ix.members.get(r)) {
@@ -143,7 +154,9 @@ impl Adapter for LocalAdapter {
 
     fn in_any(&self, socket: SocketId, rooms: &[Room]) -> bool {
         let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        rooms.iter().any(|r| ix.members.get(r).is_some_and(|s| s.contains(&socket)))
+        rooms
+            .iter()
+            .any(|r| ix.members.get(r).is_some_and(|s| s.contains(&socket)))
     }
 }
 

@@ -103,7 +103,14 @@ impl BroadcastOperator {
     /// Sends a payload (several arguments, binary attachments) to every recipient.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         let encode = |protocol| {
-            socketio::encode_event(protocol, self.ns.name(), event, &payload.args[..], &payload.binary, None)
+            socketio::encode_event(
+                protocol,
+                self.ns.name(),
+                event,
+                &payload.args[..],
+                &payload.binary,
+                None,
+            )
         };
         // Fail before delivering anything if the payload cannot be encoded at all.
         let sio: Frames = encode(Protocol::SocketIo)?;

@@ -29,8 +29,18 @@ pub struct EventContext {
 }
 
 impl EventContext {
-    pub(crate) fn new(socket: Socket, event: Arc<str>, payload: Payload, ack_id: Option<u64>) -> Self {
-        EventContext { socket, event, payload, ack_id: Cell::new(ack_id) }
+    pub(crate) fn new(
+        socket: Socket,
+        event: Arc<str>,
+        payload: Payload,
+        ack_id: Option<u64>,
+    ) -> Self {
+        EventContext {
+            socket,
+            event,
+            payload,
+            ack_id: Cell::new(ack_id),
+        }
     }
 
     /// The socket the event came from.
@@ -234,7 +244,10 @@ impl<T: DeserializeOwned + Send + 'static> FromEvent for Data<T> {
     fn from_event(ctx: &mut EventContext) -> Result<Self, Self::Rejection> {
         serde_json::from_value(first_arg(ctx))
             .map(Data)
-            .map_err(|source| DataRejection { event: ctx.event.clone(), source })
+            .map_err(|source| DataRejection {
+                event: ctx.event.clone(),
+                source,
+            })
     }
 }
 
@@ -295,7 +308,9 @@ impl AckSender {
     /// Replies with one argument.
     pub fn send<T: serde::Serialize + ?Sized>(self, data: &T) -> Result<(), crate::EmitError> {
         match self.ack_id {
-            Some(id) => self.socket.send_ack(id, &Payload::from_value(serde_json::to_value(data)?)),
+            Some(id) => self
+                .socket
+                .send_ack(id, &Payload::from_value(serde_json::to_value(data)?)),
             None => Ok(()),
         }
     }
@@ -312,7 +327,10 @@ impl AckSender {
 impl FromEventParts for AckSender {
     type Rejection = std::convert::Infallible;
     fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
-        Ok(AckSender { socket: ctx.socket.clone(), ack_id: ctx.ack_id.take() })
+        Ok(AckSender {
+            socket: ctx.socket.clone(),
+            ack_id: ctx.ack_id.take(),
+        })
     }
 }
 
@@ -328,6 +346,9 @@ pub struct MissingState(&'static str);
 impl<T: Clone + Send + Sync + 'static> FromEventParts for State<T> {
     type Rejection = MissingState;
     fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
-        ctx.socket.state::<T>().map(State).ok_or(MissingState(std::any::type_name::<T>()))
+        ctx.socket
+            .state::<T>()
+            .map(State)
+            .ok_or(MissingState(std::any::type_name::<T>()))
     }
 }

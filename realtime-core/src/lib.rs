@@ -42,7 +42,10 @@ pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
 pub use broadcast::{BroadcastOperator, IntoRooms};
 pub use config::Config;
 pub use engine::CloseReason;
-pub use handler::{AckSender, Bin, Data, Event, EventContext, FromEvent, FromEventParts, Handler, IntoReply, State, TryData};
+pub use handler::{
+    AckSender, Bin, Data, Event, EventContext, FromEvent, FromEventParts, Handler, IntoReply,
+    State, TryData,
+};
 pub use namespace::{ConnectError, Namespace, NamespaceBuilder};
 pub use server::{BuildError, Realtime, RealtimeBuilder};
 pub use socket::{AckError, Handshake, Socket};

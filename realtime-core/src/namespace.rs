@@ -26,7 +26,10 @@ pub struct ConnectError {
 impl ConnectError {
     /// A refusal with a message.
     pub fn new(message: impl Into<String>) -> ConnectError {
-        ConnectError { message: message.into(), data: None }
+        ConnectError {
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// Attaches structured data (`err.data` on the client).
@@ -54,7 +57,8 @@ impl std::fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {}
 
 /// Connection middleware, type-erased.
-pub(crate) type BoxedMiddleware = Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
+pub(crate) type BoxedMiddleware =
+    Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
 
 /// What a namespace does: its handlers and middleware. Dynamic namespaces share one.
 #[derive(Default)]
@@ -79,7 +83,9 @@ pub struct NamespaceBuilder {
 
 impl std::fmt::Debug for NamespaceBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NamespaceBuilder").field("events", &self.names).finish()
+        f.debug_struct("NamespaceBuilder")
+            .field("events", &self.names)
+            .finish()
     }
 }
 
@@ -125,7 +131,9 @@ impl NamespaceBuilder {
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
-        self.def.middleware.push(Arc::new(move |s| Box::pin(middleware(s))));
+        self.def
+            .middleware
+            .push(Arc::new(move |s| Box::pin(middleware(s))));
         self
     }
 }
@@ -148,13 +156,27 @@ pub struct Namespace {
 
 impl std::fmt::Debug for Namespace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Namespace").field("name", &self.name).field("sockets", &self.sockets.len()).finish()
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .field("sockets", &self.sockets.len())
+            .finish()
     }
 }
 
 impl Namespace {
-    pub(crate) fn new(name: &str, def: Arc<NamespaceDef>, adapter: Box<dyn Adapter>, shared: Arc<Shared>) -> Arc<Namespace> {
-        Arc::new(Namespace { name: Arc::from(name), def, sockets: DashMap::new(), adapter, shared })
+    pub(crate) fn new(
+        name: &str,
+        def: Arc<NamespaceDef>,
+        adapter: Box<dyn Adapter>,
+        shared: Arc<Shared>,
+    ) -> Arc<Namespace> {
+        Arc::new(Namespace {
+            name: Arc::from(name),
+            def,
+            sockets: DashMap::new(),
+            adapter,
+            shared,
+        })
     }
 
     /// The namespace name.
@@ -201,13 +223,18 @@ impl Namespace {
     }
 
     /// Broadcast to every socket of the namespace.
-    pub fn emit<T: Serialize + ?Sized>(self: &Arc<Self>, event: &str, data: &T) -> Result<(), EmitError> {
+    pub fn emit<T: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         BroadcastOperator::new(self.clone(), BroadcastOptions::default()).emit(event, data)
     }
 
     /// Broadcast a payload (several arguments, binary) to every socket of the namespace.
     pub fn emit_payload(self: &Arc<Self>, event: &str, payload: &Payload) -> Result<(), EmitError> {
-        BroadcastOperator::new(self.clone(), BroadcastOptions::default()).emit_payload(event, payload)
+        BroadcastOperator::new(self.clone(), BroadcastOptions::default())
+            .emit_payload(event, payload)
     }
 
     /// Calls `f` for each local socket selected by `opts`, each once.
@@ -215,7 +242,8 @@ impl Namespace {
         let excluded = |id: SocketId| {
             opts.except_socket == Some(id)
                 || (!opts.except.is_empty()
-                    && (self.adapter.in_any(id, &opts.except) || opts.except.iter().any(|r| &**r == id.as_str())))
+                    && (self.adapter.in_any(id, &opts.except)
+                        || opts.except.iter().any(|r| &**r == id.as_str())))
         };
         if opts.rooms.is_empty() {
             for socket in self.sockets.iter() {

@@ -21,7 +21,11 @@ use crate::{
     engine::{session::new_sid, CloseReason, Frame, Session, TransportKind},
     server::ServerCore,
     socket::Handshake,
-    socketio::{client::Client, packet::{check_placeholders, placeholder, RESERVED_EVENTS}, Payload, Protocol},
+    socketio::{
+        client::Client,
+        packet::{check_placeholders, placeholder, RESERVED_EVENTS},
+        Payload, Protocol,
+    },
 };
 
 /// The ack id the server uses for a raw (non-JSON) text frame: the handler's ack reply goes
@@ -42,8 +46,12 @@ pub(crate) async fn handle(core: Arc<ServerCore>, request: Request) -> Response 
         Err(rejection) => return rejection.into_response(),
     };
     let handshake = Handshake::from_request(&parts);
-    let nsp = handshake.query("ns").map(|n| n.replace("%2F", "/")).unwrap_or_else(|| "/".into());
-    crate::engine::configure_websocket(ws, config.max_payload).on_upgrade(move |socket| run(core, handshake, nsp, socket))
+    let nsp = handshake
+        .query("ns")
+        .map(|n| n.replace("%2F", "/"))
+        .unwrap_or_else(|| "/".into());
+    crate::engine::configure_websocket(ws, config.max_payload)
+        .on_upgrade(move |socket| run(core, handshake, nsp, socket))
 }
 
 /// Closes every plain connection (server shutdown).
@@ -55,9 +63,14 @@ pub(crate) fn close_all(core: &ServerCore) {
 
 async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: WebSocket) {
     let config = core.shared.config.clone();
-    let session = Arc::new(Session::new(new_sid(), TransportKind::WebSocket, config.max_buffered_packets));
+    let session = Arc::new(Session::new(
+        new_sid(),
+        TransportKind::WebSocket,
+        config.max_buffered_packets,
+    ));
     let client = Client::new(session.clone(), handshake, Protocol::Plain);
-    core.plain_sessions.insert(session.sid().clone(), session.clone());
+    core.plain_sessions
+        .insert(session.sid().clone(), session.clone());
 
     // Middleware runs before the first frame is read, so nothing the client sends early is
     // lost or dispatched unauthenticated.
@@ -66,7 +79,10 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
 
     let mut batch = Vec::new();
     let mut close_frame = None;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + config.ping_interval, config.ping_interval);
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.ping_interval,
+        config.ping_interval,
+    );
     let mut awaiting_pong: Option<tokio::time::Instant> = None;
     while let Some(socket) = socket.as_ref().filter(|_| !session.is_closed()) {
         let pong_deadline = async {
@@ -124,7 +140,10 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
     if socket.is_none() {
         // Refused (or unknown namespace): the `$error` frame is queued; close as a policy
         // violation so the reason is visible even to clients that ignore text frames.
-        close_frame.get_or_insert(CloseFrame { code: close_code::POLICY, reason: "connection refused".into() });
+        close_frame.get_or_insert(CloseFrame {
+            code: close_code::POLICY,
+            reason: "connection refused".into(),
+        });
     }
     session.close(CloseReason::TransportClose);
     session.outbox.drain_into(&mut batch);
@@ -134,7 +153,11 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
     })
     .await;
     core.plain_sessions.remove(session.sid());
-    client.close_all(session.close_reason().unwrap_or(CloseReason::TransportClose));
+    client.close_all(
+        session
+            .close_reason()
+            .unwrap_or(CloseReason::TransportClose),
+    );
 }
 
 async fn write_batch(ws: &mut WebSocket, batch: &mut Vec<Frame>) -> Result<(), axum::Error> {
@@ -155,7 +178,11 @@ fn on_text(socket: &crate::Socket, text: &str) -> Result<(), &'static str> {
         Ok(Value::Array(items)) => items,
         // Not a JSON array: a bare message, as plain WebSocket servers receive them.
         _ => {
-            socket.dispatch_event("message".into(), Payload::from_value(Value::from(text)), Some(RAW_REPLY));
+            socket.dispatch_event(
+                "message".into(),
+                Payload::from_value(Value::from(text)),
+                Some(RAW_REPLY),
+            );
             return Ok(());
         }
     };
@@ -166,8 +193,17 @@ fn on_text(socket: &crate::Socket, text: &str) -> Result<(), &'static str> {
         _ => return Err("the first element of a frame must be the event name"),
     };
     if event == "$ack" {
-        let id = items.next().and_then(|v| v.as_u64()).ok_or("$ack needs a numeric ack id")?;
-        socket.on_ack(id, Payload { args: items.collect(), binary: Vec::new() });
+        let id = items
+            .next()
+            .and_then(|v| v.as_u64())
+            .ok_or("$ack needs a numeric ack id")?;
+        socket.on_ack(
+            id,
+            Payload {
+                args: items.collect(),
+                binary: Vec::new(),
+            },
+        );
         return Ok(());
     }
     if RESERVED_EVENTS.contains(&event.as_str()) {
@@ -176,13 +212,24 @@ fn on_text(socket: &crate::Socket, text: &str) -> Result<(), &'static str> {
     let data = items.next();
     let ack_id = match items.next() {
         None => None,
-        Some(v) => Some(v.as_u64().filter(|id| *id != RAW_REPLY).ok_or("the ack id must be a non-negative integer")?),
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|id| *id != RAW_REPLY)
+                .ok_or("the ack id must be a non-negative integer")?,
+        ),
     };
     if items.next().is_some() {
         return Err("a frame has at most three elements: [event, data, ackId]");
     }
     let args: Vec<Value> = data.into_iter().collect();
     check_placeholders(&args, 0).map_err(|_| "placeholders are not allowed in plain frames")?;
-    socket.dispatch_event(event, Payload { args, binary: Vec::new() }, ack_id);
+    socket.dispatch_event(
+        event,
+        Payload {
+            args,
+            binary: Vec::new(),
+        },
+        ack_id,
+    );
     Ok(())
 }

@@ -36,21 +36,33 @@ pub(crate) struct ServerCore {
 
 impl std::fmt::Debug for ServerCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerCore").field("config", &self.shared.config).finish()
+        f.debug_struct("ServerCore")
+            .field("config", &self.shared.config)
+            .finish()
     }
 }
 
 impl ServerCore {
     /// The namespace called `name`: a fixed one, or a dynamic one created on first use.
     pub(crate) fn namespace_for(&self, name: &str) -> Option<Arc<Namespace>> {
-        if let Some(ns) = self.namespaces.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(ns) = self
+            .namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
             return Some(ns.clone());
         }
         let (_, def) = self.dynamic.iter().find(|(matches, _)| matches(name))?;
         let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
         let ns = map.entry(Arc::from(name)).or_insert_with(|| {
             tracing::debug!(ns = name, "creating dynamic namespace");
-            Namespace::new(name, def.clone(), (self.adapter_factory)(name), self.shared.clone())
+            Namespace::new(
+                name,
+                def.clone(),
+                (self.adapter_factory)(name),
+                self.shared.clone(),
+            )
         });
         Some(ns.clone())
     }
@@ -60,8 +72,15 @@ impl ServerCore {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    #[error("two handlers for event {event:?} in namespace {namespace:?}: `{first}` and `{second}`")]
-    DuplicateHandler { namespace: String, event: String, first: &'static str, second: &'static str },
+    #[error(
+        "two handlers for event {event:?} in namespace {namespace:?}: `{first}` and `{second}`"
+    )]
+    DuplicateHandler {
+        namespace: String,
+        event: String,
+        first: &'static str,
+        second: &'static str,
+    },
 }
 
 /// Builds a [`Realtime`] server.
@@ -77,7 +96,9 @@ pub struct RealtimeBuilder {
 
 impl std::fmt::Debug for RealtimeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RealtimeBuilder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("RealtimeBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,7 +123,11 @@ impl RealtimeBuilder {
     }
 
     /// Defines (or extends) the namespace `name`: `.namespace("/chat", |ns| ns.on("msg", msg))`.
-    pub fn namespace(mut self, name: &str, define: impl FnOnce(NamespaceBuilder) -> NamespaceBuilder) -> Self {
+    pub fn namespace(
+        mut self,
+        name: &str,
+        define: impl FnOnce(NamespaceBuilder) -> NamespaceBuilder,
+    ) -> Self {
         let name = normalize_ns(name);
         let i = match self.namespaces.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
@@ -123,7 +148,8 @@ impl RealtimeBuilder {
         matches: impl Fn(&str) -> bool + Send + Sync + 'static,
         define: impl FnOnce(NamespaceBuilder) -> NamespaceBuilder,
     ) -> Self {
-        self.dynamic.push((Box::new(matches), define(NamespaceBuilder::default())));
+        self.dynamic
+            .push((Box::new(matches), define(NamespaceBuilder::default())));
         self
     }
 
@@ -165,14 +191,20 @@ impl RealtimeBuilder {
     }
 
     /// Replaces the in-memory adapter (for a cluster adapter).
-    pub fn adapter(mut self, factory: impl Fn(&str) -> Box<dyn Adapter> + Send + Sync + 'static) -> Self {
+    pub fn adapter(
+        mut self,
+        factory: impl Fn(&str) -> Box<dyn Adapter> + Send + Sync + 'static,
+    ) -> Self {
         self.adapter_factory = Arc::new(factory);
         self
     }
 
     /// Builds the server. Fails if an event has two handlers in one namespace.
     pub fn build(self) -> Result<Realtime, BuildError> {
-        let shared = Arc::new(Shared { config: Arc::new(self.config), state: self.state });
+        let shared = Arc::new(Shared {
+            config: Arc::new(self.config),
+            state: self.state,
+        });
         let mut namespaces = HashMap::new();
         let mut defined = self.namespaces;
         if !defined.iter().any(|(n, _)| n == "/") {
@@ -180,15 +212,28 @@ impl RealtimeBuilder {
         }
         for (name, ns) in defined {
             if let Some((event, first, second)) = ns.duplicates.first() {
-                return Err(BuildError::DuplicateHandler { namespace: name, event: event.to_string(), first, second });
+                return Err(BuildError::DuplicateHandler {
+                    namespace: name,
+                    event: event.to_string(),
+                    first,
+                    second,
+                });
             }
             let adapter = (self.adapter_factory)(&name);
-            namespaces.insert(Arc::from(name.as_str()), Namespace::new(&name, Arc::new(ns.def), adapter, shared.clone()));
+            namespaces.insert(
+                Arc::from(name.as_str()),
+                Namespace::new(&name, Arc::new(ns.def), adapter, shared.clone()),
+            );
         }
         let mut dynamic = Vec::new();
         for (matches, ns) in self.dynamic {
             if let Some((event, first, second)) = ns.duplicates.first() {
-                return Err(BuildError::DuplicateHandler { namespace: "<dynamic>".into(), event: event.to_string(), first, second });
+                return Err(BuildError::DuplicateHandler {
+                    namespace: "<dynamic>".into(),
+                    event: event.to_string(),
+                    first,
+                    second,
+                });
             }
             dynamic.push((matches, Arc::new(ns.def)));
         }
@@ -200,12 +245,20 @@ impl RealtimeBuilder {
             plain_sessions: dashmap::DashMap::new(),
         });
         let engine = Engine::new(shared.config.clone(), SocketIoLayer(core.clone()));
-        Ok(Realtime { core, engine, cors: self.cors })
+        Ok(Realtime {
+            core,
+            engine,
+            cors: self.cors,
+        })
     }
 }
 
 fn normalize_ns(name: &str) -> String {
-    if name.starts_with('/') { name.to_owned() } else { format!("/{name}") }
+    if name.starts_with('/') {
+        name.to_owned()
+    } else {
+        format!("/{name}")
+    }
 }
 
 /// A built server. Cheap to clone; use it to mount routes, serve, and emit from outside
@@ -219,7 +272,9 @@ pub struct Realtime {
 
 impl std::fmt::Debug for Realtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Realtime").field("sessions", &self.engine.session_count()).finish()
+        f.debug_struct("Realtime")
+            .field("sessions", &self.engine.session_count())
+            .finish()
     }
 }
 
@@ -236,7 +291,11 @@ impl Realtime {
 
     /// A namespace by name (fixed, or dynamic once created).
     pub fn of(&self, name: &str) -> Option<Arc<Namespace>> {
-        let map = self.core.namespaces.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .core
+            .namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         map.get(normalize_ns(name).as_str()).cloned()
     }
 
@@ -261,10 +320,15 @@ impl Realtime {
         let path = self.config().normalized_path();
         let engine = self.engine.clone();
         let handle = any(move |req: Request| engine.clone().handle(req));
-        let mut router = Router::new().route(&path, handle.clone()).route(path.trim_end_matches('/'), handle);
+        let mut router = Router::new()
+            .route(&path, handle.clone())
+            .route(path.trim_end_matches('/'), handle);
         if let Some(ws_path) = &self.config().plain_ws_path {
             let core = self.core.clone();
-            router = router.route(ws_path, any(move |req: Request| crate::plain_ws::handle(core.clone(), req)));
+            router = router.route(
+                ws_path,
+                any(move |req: Request| crate::plain_ws::handle(core.clone(), req)),
+            );
         }
         match &self.cors {
             Some(cors) => router.layer(cors.clone()),
@@ -289,12 +353,15 @@ impl Realtime {
     ) -> std::io::Result<()> {
         tracing::info!(addr = ?listener.local_addr().ok(), "realtime server listening");
         let this = self.clone();
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                this.close_all();
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            this.close_all();
+        })
+        .await
     }
 
     /// Closes every connection (reason `server shutting down`).
@@ -302,7 +369,6 @@ impl Realtime {
         self.engine.close_all(CloseReason::ServerShutdown);
         crate::plain_ws::close_all(&self.core);
     }
-
 }
 
 async fn shutdown_signal() {

@@ -79,7 +79,8 @@ fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
         if HANDSHAKE_ONLY_HEADERS.contains(name) {
             continue;
         }
-        let mut copy = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        let mut copy =
+            http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
         copy.set_sensitive(value.is_sensitive());
         out.append(name.clone(), copy);
     }
@@ -123,7 +124,10 @@ pub(crate) struct SocketInner {
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Socket").field("id", &self.0.id).field("ns", &self.ns()).finish()
+        f.debug_struct("Socket")
+            .field("id", &self.0.id)
+            .field("ns", &self.ns())
+            .finish()
     }
 }
 
@@ -134,7 +138,11 @@ impl PartialEq for Socket {
 }
 
 impl Socket {
-    pub(crate) fn new(ns: Arc<Namespace>, client: Arc<Client>, auth: Option<Map<String, Value>>) -> Socket {
+    pub(crate) fn new(
+        ns: Arc<Namespace>,
+        client: Arc<Client>,
+        auth: Option<Map<String, Value>>,
+    ) -> Socket {
         Socket(Arc::new(SocketInner {
             id: SocketId::new(),
             ns,
@@ -195,7 +203,13 @@ impl Socket {
 
     /// Sends `event` with one argument to this client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        self.send_frames(socketio::encode_event_one(self.protocol(), self.ns(), event, data, None)?)
+        self.send_frames(socketio::encode_event_one(
+            self.protocol(),
+            self.ns(),
+            event,
+            data,
+            None,
+        )?)
     }
 
     /// Sends `event` with any number of arguments and binary attachments.
@@ -212,7 +226,11 @@ impl Socket {
 
     /// Sends `event` and drops it if the client's queue is full, without closing the client
     /// (for data that is stale by the time a slow client would read it: positions, ticks).
-    pub fn emit_volatile<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub fn emit_volatile<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         let frames = socketio::encode_event_one(self.protocol(), self.ns(), event, data, None)?;
         self.deliver(&frames, true);
         Ok(())
@@ -237,16 +255,34 @@ impl Socket {
         timeout: Duration,
     ) -> Result<R, AckError> {
         let mut reply = self
-            .ack_round_trip(timeout, |id| socketio::encode_event(self.protocol(), self.ns(), event, &One(data), &[], Some(id)))
+            .ack_round_trip(timeout, |id| {
+                socketio::encode_event(self.protocol(), self.ns(), event, &One(data), &[], Some(id))
+            })
             .await?;
-        let first = if reply.args.is_empty() { Value::Null } else { reply.args.swap_remove(0) };
+        let first = if reply.args.is_empty() {
+            Value::Null
+        } else {
+            reply.args.swap_remove(0)
+        };
         Ok(serde_json::from_value(first)?)
     }
 
     /// Sends a payload (several arguments, binary) and waits for the whole ack reply.
-    pub async fn emit_payload_with_ack(&self, event: &str, payload: &Payload, timeout: Duration) -> Result<Payload, AckError> {
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
         self.ack_round_trip(timeout, |id| {
-            socketio::encode_event(self.protocol(), self.ns(), event, &payload.args[..], &payload.binary, Some(id))
+            socketio::encode_event(
+                self.protocol(),
+                self.ns(),
+                event,
+                &payload.args[..],
+                &payload.binary,
+                Some(id),
+            )
         })
         .await
     }
@@ -294,7 +330,13 @@ impl Socket {
 
     /// Answers the client's ack `id`.
     pub(crate) fn send_ack(&self, id: u64, payload: &Payload) -> Result<(), EmitError> {
-        self.send_frames(socketio::encode_ack(self.protocol(), self.ns(), id, &payload.args[..], &payload.binary)?)
+        self.send_frames(socketio::encode_ack(
+            self.protocol(),
+            self.ns(),
+            id,
+            &payload.args[..],
+            &payload.binary,
+        )?)
     }
 
     pub(crate) fn send_frames(&self, frames: Frames) -> Result<(), EmitError> {
@@ -342,7 +384,10 @@ impl Socket {
     pub fn broadcast(&self) -> BroadcastOperator {
         BroadcastOperator::new(
             self.0.ns.clone(),
-            BroadcastOptions { except_socket: Some(self.id()), ..BroadcastOptions::default() },
+            BroadcastOptions {
+                except_socket: Some(self.id()),
+                ..BroadcastOptions::default()
+            },
         )
     }
 
@@ -353,12 +398,21 @@ impl Socket {
 
     /// Stores a value on the socket for later handlers (the identity a middleware found...).
     pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) {
-        self.0.extensions.lock().unwrap_or_else(|e| e.into_inner()).insert(value);
+        self.0
+            .extensions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(value);
     }
 
     /// A value stored with [`Socket::insert_extension`].
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.0.extensions.lock().unwrap_or_else(|e| e.into_inner()).get::<T>().cloned()
+        self.0
+            .extensions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get::<T>()
+            .cloned()
     }
 
     /// Shared state registered with `RealtimeBuilder::state`.
@@ -374,10 +428,17 @@ impl Socket {
         }
         match self.protocol() {
             Protocol::SocketIo => {
-                let text = socketio::packet::header(socketio::packet::PacketKind::Disconnect, 0, self.ns(), None);
+                let text = socketio::packet::header(
+                    socketio::packet::PacketKind::Disconnect,
+                    0,
+                    self.ns(),
+                    None,
+                );
                 let _ = self.session().send(Frame::message_prefixed(text));
             }
-            Protocol::Plain => self.session().close(crate::engine::CloseReason::ForcedClose),
+            Protocol::Plain => self
+                .session()
+                .close(crate::engine::CloseReason::ForcedClose),
         }
         self.0.client.remove_socket(self.ns());
         self.on_disconnect("server namespace disconnect");
@@ -385,7 +446,8 @@ impl Socket {
 
     /// Closes the whole underlying connection (every namespace of this client).
     pub fn close_connection(&self) {
-        self.session().close(crate::engine::CloseReason::ForcedClose);
+        self.session()
+            .close(crate::engine::CloseReason::ForcedClose);
     }
 
     /// Marks the socket connected and visible to broadcasts.
@@ -406,7 +468,12 @@ impl Socket {
         self.lock_acks().clear();
         if let Some(handler) = &ns.def.on_disconnect {
             let payload = Payload::from_value(Value::from(reason));
-            tokio::spawn(handler(EventContext::new(self.clone(), Arc::from("disconnect"), payload, None)));
+            tokio::spawn(handler(EventContext::new(
+                self.clone(),
+                Arc::from("disconnect"),
+                payload,
+                None,
+            )));
         }
     }
 
@@ -429,14 +496,21 @@ impl Socket {
                 }
             },
         };
-        tokio::spawn(handler(EventContext::new(self.clone(), name, payload, ack_id)));
+        tokio::spawn(handler(EventContext::new(
+            self.clone(),
+            name,
+            payload,
+            ack_id,
+        )));
     }
 }
 
 /// weroll's compact form `["m", [event, ...args]]` → `(event, args)`. Anything else is left
 /// as the event `m`.
 fn unwrap_compact(event: String, mut payload: Payload) -> (String, Payload) {
-    let Some(Value::Array(inner)) = payload.args.first_mut() else { return (event, payload) };
+    let Some(Value::Array(inner)) = payload.args.first_mut() else {
+        return (event, payload);
+    };
     let name = match inner.first() {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),

@@ -22,9 +22,9 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use http::{header, Method, StatusCode};
 
-pub(crate) use websocket::configure as configure_websocket;
 pub use packet::{Frame, PacketType};
 pub use session::{CloseReason, SendError, Session, Sid, TransportKind};
+pub(crate) use websocket::configure as configure_websocket;
 
 use crate::config::Config;
 use packet::Packet;
@@ -68,7 +68,9 @@ pub struct Engine<H: EngineHandler> {
 
 impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("sessions", &self.sessions.len()).finish()
+        f.debug_struct("Engine")
+            .field("sessions", &self.sessions.len())
+            .finish()
     }
 }
 
@@ -100,8 +102,11 @@ impl EngineError {
     }
 
     pub(crate) fn response_with(self, message: &str) -> Response {
-        let status =
-            if self == EngineError::Forbidden { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+        let status = if self == EngineError::Forbidden {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         let body = serde_json::json!({ "code": self as u8, "message": message }).to_string();
         (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     }
@@ -134,7 +139,11 @@ impl<'a> EngineQuery<'a> {
 impl<H: EngineHandler> Engine<H> {
     /// A new engine with `config`, handing messages to `handler`.
     pub fn new(config: Arc<Config>, handler: H) -> Arc<Self> {
-        Arc::new(Engine { config, handler, sessions: DashMap::new() })
+        Arc::new(Engine {
+            config,
+            handler,
+            sessions: DashMap::new(),
+        })
     }
 
     /// Routes for this engine at `config.path` (with and without the trailing slash), for a
@@ -143,7 +152,9 @@ impl<H: EngineHandler> Engine<H> {
         let path = self.config.normalized_path();
         let engine = Arc::clone(self);
         let handle = axum::routing::any(move |req: Request| engine.clone().handle(req));
-        axum::Router::new().route(&path, handle.clone()).route(path.trim_end_matches('/'), handle)
+        axum::Router::new()
+            .route(&path, handle.clone())
+            .route(path.trim_end_matches('/'), handle)
     }
 
     /// The upper layer's handler.
@@ -188,12 +199,12 @@ impl<H: EngineHandler> Engine<H> {
             }
             return match (transport, &parts.method) {
                 (TransportKind::Polling, &Method::GET) => polling::poll(&entry).await,
-                (TransportKind::Polling, &Method::POST) => {
-                    polling::post(&self, &entry, body).await
-                }
+                (TransportKind::Polling, &Method::POST) => polling::post(&self, &entry, body).await,
                 (TransportKind::Polling, _) => EngineError::BadRequest.response(),
                 (TransportKind::WebSocket, _) => {
-                    match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                    match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
+                        .await
+                    {
                         Ok(ws) => websocket::upgrade(self, entry, ws),
                         Err(_) => EngineError::BadRequest.response(),
                     }
@@ -216,7 +227,8 @@ impl<H: EngineHandler> Engine<H> {
         match transport {
             TransportKind::Polling => polling::handshake(self, &parts),
             TransportKind::WebSocket => {
-                match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await
+                {
                     Ok(ws) => websocket::handshake(self, parts, ws),
                     Err(_) => EngineError::BadRequest.response(),
                 }
@@ -225,9 +237,17 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Creates a session and registers it. The caller sends the open packet.
-    fn open(&self, transport: TransportKind, request: &http::request::Parts) -> Arc<Entry<H::Conn>> {
+    fn open(
+        &self,
+        transport: TransportKind,
+        request: &http::request::Parts,
+    ) -> Arc<Entry<H::Conn>> {
         let sid = session::new_sid();
-        let session = Arc::new(Session::new(sid.clone(), transport, self.config.max_buffered_packets));
+        let session = Arc::new(Session::new(
+            sid.clone(),
+            transport,
+            self.config.max_buffered_packets,
+        ));
         let conn = self.handler.on_open(Arc::clone(&session), request);
         let entry = Arc::new(Entry { session, conn });
         self.sessions.insert(sid, Arc::clone(&entry));
@@ -255,10 +275,14 @@ impl<H: EngineHandler> Engine<H> {
     /// Runs a session's heartbeat until it closes, then unregisters it and tells the handler.
     async fn drive(self: Arc<Self>, entry: Arc<Entry<H::Conn>>) {
         let session = &entry.session;
-        session.heartbeat(self.config.ping_interval, self.config.ping_timeout).await;
+        session
+            .heartbeat(self.config.ping_interval, self.config.ping_timeout)
+            .await;
         session.closed().await;
         self.sessions.remove(session.sid());
-        let reason = session.close_reason().unwrap_or(CloseReason::TransportClose);
+        let reason = session
+            .close_reason()
+            .unwrap_or(CloseReason::TransportClose);
         tracing::debug!(sid = %session.sid(), %reason, "session closed");
         self.handler.on_close(&entry.conn, reason);
     }
@@ -277,7 +301,9 @@ impl<H: EngineHandler> Engine<H> {
                 Ok(())
             }
             Packet::Noop => Ok(()),
-            Packet::Ping(_) => Err("unexpected ping from client (Engine.IO v4 pings come from the server)".into()),
+            Packet::Ping(_) => {
+                Err("unexpected ping from client (Engine.IO v4 pings come from the server)".into())
+            }
             Packet::Open | Packet::Upgrade => Err("unexpected open/upgrade packet".into()),
         }
     }
@@ -293,7 +319,10 @@ impl<H: EngineHandler> Engine<H> {
 pub(crate) fn text_response(status: StatusCode, body: impl Into<Body>) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, "text/plain; charset=UTF-8"), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=UTF-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         body.into(),
     )
         .into_response()

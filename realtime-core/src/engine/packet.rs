@@ -187,7 +187,10 @@ mod tests {
                 Packet::Ping("")
             ]
         );
-        assert_eq!(decode_payload("4a\x1ebnot base64!"), Err(DecodeError::Base64));
+        assert_eq!(
+            decode_payload("4a\x1ebnot base64!"),
+            Err(DecodeError::Base64)
+        );
         assert_eq!(decode_payload("abc"), Err(DecodeError::UnknownType('a')));
     }
 }

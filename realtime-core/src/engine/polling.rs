@@ -3,7 +3,10 @@
 
 use std::sync::{atomic::Ordering, Arc};
 
-use axum::{body::Body, response::{IntoResponse, Response}};
+use axum::{
+    body::Body,
+    response::{IntoResponse, Response},
+};
 use http::{header, StatusCode};
 
 use super::{
@@ -12,7 +15,10 @@ use super::{
 };
 
 /// Opens a session on polling: answers with the open packet and starts its heartbeat.
-pub(super) fn handshake<H: EngineHandler>(engine: Arc<Engine<H>>, request: &http::request::Parts) -> Response {
+pub(super) fn handshake<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    request: &http::request::Parts,
+) -> Response {
     let entry = engine.open(TransportKind::Polling, request);
     let body = engine.open_packet(entry.session.sid(), TransportKind::Polling);
     tokio::spawn(Arc::clone(&engine).drive(entry));
@@ -54,7 +60,10 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
         session.close(CloseReason::TransportError);
         return EngineError::BadRequest.response();
     }
-    let mut pending = PendingPoll { session, answered: false };
+    let mut pending = PendingPoll {
+        session,
+        answered: false,
+    };
 
     let mut frames = Vec::new();
     loop {
@@ -119,7 +128,11 @@ impl Drop for ActivePost<'_> {
 }
 
 /// A POST: decodes the payload and hands each packet to the session.
-pub(super) async fn post<H: EngineHandler>(engine: &Engine<H>, entry: &Entry<H::Conn>, body: Body) -> Response {
+pub(super) async fn post<H: EngineHandler>(
+    engine: &Engine<H>,
+    entry: &Entry<H::Conn>,
+    body: Body,
+) -> Response {
     let session = &entry.session;
     if session.transport() != TransportKind::Polling {
         return EngineError::BadRequest.response();

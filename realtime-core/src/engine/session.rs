@@ -24,7 +24,9 @@ pub type Sid = Arc<str>;
 pub fn new_sid() -> Sid {
     use base64::Engine as _;
     let bytes: [u8; 15] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes).into()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .into()
 }
 
 /// Why a session ended. The strings are the reference server's disconnect reasons, which
@@ -98,7 +100,11 @@ pub(crate) struct Full;
 
 impl Outbox {
     fn new(capacity: usize) -> Outbox {
-        Outbox { queue: Mutex::new(VecDeque::new()), ready: Notify::new(), capacity }
+        Outbox {
+            queue: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            capacity,
+        }
     }
 
     /// Queues `frame` unless `capacity` frames are already waiting.
@@ -307,7 +313,10 @@ impl Session {
             tokio::pin!(pong);
             pong.as_mut().enable();
             let deadline = next_ping + timeout;
-            self.pong_deadline_ms.store((deadline - self.opened).as_millis() as u64, Ordering::Release);
+            self.pong_deadline_ms.store(
+                (deadline - self.opened).as_millis() as u64,
+                Ordering::Release,
+            );
             self.send_control(PacketType::Ping);
             tokio::select! {
                 _ = pong => next_ping = tokio::time::Instant::now() + interval,
@@ -354,7 +363,9 @@ mod tests {
     fn sids_are_unique_and_url_safe() {
         let a = new_sid();
         assert_eq!(a.len(), 20);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, new_sid());
     }
 
@@ -362,7 +373,8 @@ mod tests {
     async fn missed_pong_times_out() {
         let s = Session::new(new_sid(), TransportKind::WebSocket, 8);
         let start = tokio::time::Instant::now();
-        s.heartbeat(Duration::from_millis(300), Duration::from_millis(200)).await;
+        s.heartbeat(Duration::from_millis(300), Duration::from_millis(200))
+            .await;
         assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
         assert_eq!(start.elapsed(), Duration::from_millis(500));
     }

@@ -1,7 +1,10 @@
 //! The WebSocket transport: sessions that start on WebSocket, and polling sessions upgrading
 //! to it (probe → noop → upgrade).
 
-use std::{sync::{atomic::Ordering, Arc}, time::Duration};
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use axum::{
     extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade},
@@ -57,13 +60,20 @@ pub(super) fn handshake<H: EngineHandler>(
 }
 
 /// A WebSocket-native session's task: open packet, then I/O and heartbeat side by side.
-async fn run<H: EngineHandler>(engine: Arc<Engine<H>>, entry: Arc<Entry<H::Conn>>, mut socket: Box<WebSocket>) {
+async fn run<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    entry: Arc<Entry<H::Conn>>,
+    mut socket: Box<WebSocket>,
+) {
     let open = engine.open_packet(entry.session.sid(), TransportKind::WebSocket);
     if socket.send(Message::Text(open.into())).await.is_err() {
         entry.session.close(CloseReason::TransportError);
     }
     // The heartbeat runs in this same task: one task per WebSocket connection.
-    tokio::join!(io_loop(&engine, &entry, socket), Arc::clone(&engine).drive(Arc::clone(&entry)));
+    tokio::join!(
+        io_loop(&engine, &entry, socket),
+        Arc::clone(&engine).drive(Arc::clone(&entry))
+    );
 }
 
 /// A polling session asking to move to WebSocket.
@@ -73,7 +83,9 @@ pub(super) fn upgrade<H: EngineHandler>(
     ws: WebSocketUpgrade,
 ) -> Response {
     let session = &entry.session;
-    if session.transport() != TransportKind::Polling || session.upgrading.swap(true, Ordering::AcqRel) {
+    if session.transport() != TransportKind::Polling
+        || session.upgrading.swap(true, Ordering::AcqRel)
+    {
         // Like the reference server: complete the WebSocket handshake, then close at once.
         // (Clients treat an HTTP error here as a fatal error rather than a closed transport.)
         tracing::debug!(sid = %session.sid(), "closing a second upgrade attempt");
@@ -111,7 +123,10 @@ async fn probe(socket: &mut WebSocket, session: &Session) -> Result<(), ()> {
         match socket.recv().await {
             Some(Ok(Message::Text(text))) => match text.as_str() {
                 "2probe" => {
-                    socket.send(Message::Text("3probe".into())).await.map_err(drop)?;
+                    socket
+                        .send(Message::Text("3probe".into()))
+                        .await
+                        .map_err(drop)?;
                     // The client pauses polling until its pending GET returns: release it
                     // (and answer any GET that arrives before the upgrade completes) with a
                     // noop.
@@ -128,7 +143,11 @@ async fn probe(socket: &mut WebSocket, session: &Session) -> Result<(), ()> {
 }
 
 /// Moves frames both ways until the session closes, then flushes and closes the WebSocket.
-async fn io_loop<H: EngineHandler>(engine: &Engine<H>, entry: &Entry<H::Conn>, mut socket: Box<WebSocket>) {
+async fn io_loop<H: EngineHandler>(
+    engine: &Engine<H>,
+    entry: &Entry<H::Conn>,
+    mut socket: Box<WebSocket>,
+) {
     let session = &entry.session;
     let mut batch = Vec::new();
     let mut close_frame = None;
@@ -195,10 +214,15 @@ async fn write_batch(socket: &mut WebSocket, batch: &mut Vec<Frame>) -> Result<(
 }
 
 /// Decodes one WebSocket frame and hands it to the engine.
-fn on_frame<H: EngineHandler>(engine: &Engine<H>, entry: &Entry<H::Conn>, message: Message) -> Result<(), String> {
+fn on_frame<H: EngineHandler>(
+    engine: &Engine<H>,
+    entry: &Entry<H::Conn>,
+    message: Message,
+) -> Result<(), String> {
     match message {
         Message::Text(text) => {
-            let packet = packet::decode_text(text.as_str()).map_err(|e| format!("undecodable packet: {e}"))?;
+            let packet = packet::decode_text(text.as_str())
+                .map_err(|e| format!("undecodable packet: {e}"))?;
             engine.on_packet(entry, packet)
         }
         Message::Binary(bytes) => engine.on_packet(entry, packet::Packet::Binary(bytes)),

@@ -1,6 +1,9 @@
 //! One connection's Socket.IO state, and the dispatch of its inbound packets.
 
-use std::sync::{atomic::{AtomicBool, Ordering}, Arc, Mutex};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc, Mutex,
+};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -44,7 +47,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(session: Arc<Session>, handshake: Handshake, protocol: Protocol) -> Arc<Client> {
+    pub(crate) fn new(
+        session: Arc<Session>,
+        handshake: Handshake,
+        protocol: Protocol,
+    ) -> Arc<Client> {
         Arc::new(Client {
             session,
             handshake,
@@ -123,7 +130,11 @@ impl EngineHandler for SocketIoLayer {
     type Conn = Arc<Client>;
 
     fn on_open(&self, session: Arc<Session>, request: &http::request::Parts) -> Arc<Client> {
-        let client = Client::new(session, Handshake::from_request(request), Protocol::SocketIo);
+        let client = Client::new(
+            session,
+            Handshake::from_request(request),
+            Protocol::SocketIo,
+        );
         client.watch_connect_timeout(self.0.shared.config.connect_timeout);
         client
     }
@@ -135,7 +146,8 @@ impl EngineHandler for SocketIoLayer {
                 if partial.is_some() {
                     return Err("text packet while binary attachments were expected".into());
                 }
-                let p = packet::parse(text).map_err(|e| format!("invalid Socket.IO packet: {e}"))?;
+                let p =
+                    packet::parse(text).map_err(|e| format!("invalid Socket.IO packet: {e}"))?;
                 if p.kind.is_binary() && p.attachments > 0 {
                     *partial = Some(Box::new(PartialPacket {
                         nsp: p.nsp.to_owned(),
@@ -194,12 +206,16 @@ impl SocketIoLayer {
                 Ok(())
             }
             PacketData::Event { event, args } => {
-                let socket = client.socket(nsp).ok_or_else(|| format!("event for namespace {nsp:?}, which the client has not joined"))?;
+                let socket = client.socket(nsp).ok_or_else(|| {
+                    format!("event for namespace {nsp:?}, which the client has not joined")
+                })?;
                 socket.dispatch_event(event, Payload { args, binary }, ack_id);
                 Ok(())
             }
             PacketData::Ack(args) => {
-                let socket = client.socket(nsp).ok_or_else(|| format!("ack for namespace {nsp:?}, which the client has not joined"))?;
+                let socket = client.socket(nsp).ok_or_else(|| {
+                    format!("ack for namespace {nsp:?}, which the client has not joined")
+                })?;
                 let id = ack_id.ok_or("ack packet without an ack id")?;
                 socket.on_ack(id, Payload { args, binary });
                 Ok(())
@@ -220,7 +236,9 @@ impl ServerCore {
         if client.socket(nsp).is_some() {
             return Err(format!("second CONNECT to namespace {nsp:?}"));
         }
-        let Some(socket) = self.new_socket(client, nsp, auth) else { return Ok(()) };
+        let Some(socket) = self.new_socket(client, nsp, auth) else {
+            return Ok(());
+        };
         if socket.namespace().def.middleware.is_empty() {
             // No middleware: accept synchronously, so an event the client sends right after
             // our CONNECT reply is guaranteed to find its socket.
@@ -240,7 +258,12 @@ impl ServerCore {
     }
 
     /// A socket for `nsp`, or `None` after refusing an unknown namespace.
-    fn new_socket(&self, client: &Arc<Client>, nsp: &str, auth: Option<Map<String, Value>>) -> Option<Socket> {
+    fn new_socket(
+        &self,
+        client: &Arc<Client>,
+        nsp: &str,
+        auth: Option<Map<String, Value>>,
+    ) -> Option<Socket> {
         match self.namespace_for(nsp) {
             Some(ns) => Some(Socket::new(ns, Arc::clone(client), auth)),
             None => {
@@ -268,7 +291,8 @@ async fn admit(client: Arc<Client>, socket: Socket) {
 pub(crate) fn refuse(client: &Client, nsp: &str, err: &crate::ConnectError) {
     match client.protocol {
         Protocol::SocketIo => {
-            if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &err.to_json()) {
+            if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &err.to_json())
+            {
                 client.send_text(text);
             }
         }
@@ -298,7 +322,12 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
     if let Some(handler) = &socket.namespace().def.on_connect {
         let auth = Value::Object(socket.auth().clone());
-        let ctx = EventContext::new(socket.clone(), Arc::from("connection"), Payload::from_value(auth), None);
+        let ctx = EventContext::new(
+            socket.clone(),
+            Arc::from("connection"),
+            Payload::from_value(auth),
+            None,
+        );
         tokio::spawn(handler(ctx));
     }
 }

@@ -39,7 +39,10 @@ impl SocketId {
     /// Parses an id from its string form (e.g. a room name that is a socket id).
     pub fn parse(s: &str) -> Option<SocketId> {
         let bytes: [u8; 20] = s.as_bytes().try_into().ok()?;
-        bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_').then_some(SocketId(bytes))
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            .then_some(SocketId(bytes))
     }
 
     /// The id as a string.
@@ -98,7 +101,10 @@ impl Payload {
 
     /// A payload of one JSON argument.
     pub fn from_value(value: Value) -> Payload {
-        Payload { args: vec![value], binary: Vec::new() }
+        Payload {
+            args: vec![value],
+            binary: Vec::new(),
+        }
     }
 }
 
@@ -168,7 +174,9 @@ pub(crate) fn encode_ack<A: Args + ?Sized>(
     binary: &[Bytes],
 ) -> Result<Frames, EmitError> {
     match protocol {
-        Protocol::SocketIo => encode_sio(PacketKind::Ack, nsp, Some(ack_id), &AckBody(args), binary),
+        Protocol::SocketIo => {
+            encode_sio(PacketKind::Ack, nsp, Some(ack_id), &AckBody(args), binary)
+        }
         Protocol::Plain if ack_id == crate::plain_ws::RAW_REPLY => {
             // The reply to a raw text frame is raw text: a string as-is, anything else as JSON.
             let mut v = serde_json::to_value(AckBody(args))?;
@@ -187,12 +195,17 @@ pub(crate) fn encode_ack<A: Args + ?Sized>(
             // `["$ack", ackId, ...args]`
             let mut v = serde_json::to_value(AckBody(args))?;
             inline_binary(&mut v, binary);
-            let Value::Array(items) = v else { unreachable!("acks serialize as arrays") };
+            let Value::Array(items) = v else {
+                unreachable!("acks serialize as arrays")
+            };
             let mut out = Vec::with_capacity(items.len() + 2);
             out.push(Value::from("$ack"));
             out.push(Value::from(ack_id));
             out.extend(items);
-            Ok(SmallVec::from_elem(Frame::Text(Value::Array(out).to_string().into()), 1))
+            Ok(SmallVec::from_elem(
+                Frame::Text(Value::Array(out).to_string().into()),
+                1,
+            ))
         }
     }
 }
@@ -227,7 +240,11 @@ fn inline_binary(v: &mut Value, binary: &[Bytes]) {
         Value::Array(items) => items.iter_mut().for_each(|i| inline_binary(i, binary)),
         Value::Object(map) => {
             if map.get("_placeholder") == Some(&Value::Bool(true)) {
-                if let Some(bytes) = map.get("num").and_then(Value::as_u64).and_then(|n| binary.get(n as usize)) {
+                if let Some(bytes) = map
+                    .get("num")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| binary.get(n as usize))
+                {
                     *v = serde_json::json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) });
                 }
                 return;
@@ -270,7 +287,8 @@ mod tests {
 
     #[test]
     fn encodes_both_protocols() {
-        let f = encode_event_one(Protocol::SocketIo, "/chat", "msg", &json!({"a":1}), Some(2)).unwrap();
+        let f =
+            encode_event_one(Protocol::SocketIo, "/chat", "msg", &json!({"a":1}), Some(2)).unwrap();
         assert_eq!(text(&f), "42/chat,2[\"msg\",{\"a\":1}]");
         let f = encode_event_one(Protocol::Plain, "/", "msg", &"hi", None).unwrap();
         assert_eq!(text(&f), "[\"msg\",\"hi\"]");
@@ -278,7 +296,10 @@ mod tests {
         assert_eq!(text(&f), "[\"msg\",\"hi\",4]");
         let p = Payload::new().arg("x").unwrap().binary_arg(vec![1u8, 2]);
         let f = encode_event(Protocol::SocketIo, "/", "b", &p.args[..], &p.binary, None).unwrap();
-        assert_eq!(text(&f), "451-[\"b\",\"x\",{\"_placeholder\":true,\"num\":0}]");
+        assert_eq!(
+            text(&f),
+            "451-[\"b\",\"x\",{\"_placeholder\":true,\"num\":0}]"
+        );
         assert!(matches!(&f[1], Frame::Binary(b) if b[..] == [1, 2]));
         let f = encode_event(Protocol::Plain, "/", "b", &p.args[..], &p.binary, None).unwrap();
         assert_eq!(text(&f), "[\"b\",\"x\",{\"base64\":\"AQI=\"}]");

@@ -72,7 +72,10 @@ pub enum PacketData {
     Connect(Option<serde_json::Map<String, Value>>),
     Disconnect,
     /// EVENT / BINARY_EVENT: the event name (numbers as their decimal string) and arguments.
-    Event { event: String, args: Vec<Value> },
+    Event {
+        event: String,
+        args: Vec<Value>,
+    },
     /// ACK / BINARY_ACK: the reply arguments.
     Ack(Vec<Value>),
     /// CONNECT_ERROR (only ever sent by servers; parsed for completeness).
@@ -119,7 +122,9 @@ pub fn parse(text: &str) -> Result<Packet<'_>, ParseError> {
         if i == start || i - start > 4 || bytes.get(i) != Some(&b'-') {
             return Err(ParseError::IllegalAttachments);
         }
-        attachments = text[start..i].parse().map_err(|_| ParseError::IllegalAttachments)?;
+        attachments = text[start..i]
+            .parse()
+            .map_err(|_| ParseError::IllegalAttachments)?;
         if attachments > MAX_ATTACHMENTS {
             return Err(ParseError::TooManyAttachments(attachments));
         }
@@ -147,7 +152,11 @@ pub fn parse(text: &str) -> Result<Packet<'_>, ParseError> {
         i += 1;
     }
     if i > start {
-        ack_id = Some(text[start..i].parse().map_err(|_| ParseError::InvalidAckId)?);
+        ack_id = Some(
+            text[start..i]
+                .parse()
+                .map_err(|_| ParseError::InvalidAckId)?,
+        );
     }
 
     let json = &text[i..];
@@ -157,7 +166,13 @@ pub fn parse(text: &str) -> Result<Packet<'_>, ParseError> {
         Some(serde_json::from_str(json).map_err(|_| ParseError::InvalidJson)?)
     };
     let data = payload_for(kind, value)?;
-    Ok(Packet { kind, attachments, nsp, ack_id, data })
+    Ok(Packet {
+        kind,
+        attachments,
+        nsp,
+        ack_id,
+        data,
+    })
 }
 
 /// Checks the payload against what its packet kind allows (the reference `isPayloadValid`).
@@ -182,7 +197,10 @@ fn payload_for(kind: PacketKind, value: Option<Value>) -> Result<PacketData, Par
                 Some(Value::Number(n)) => n.to_string(),
                 _ => return Err(ParseError::InvalidPayload),
             };
-            Ok(PacketData::Event { event, args: items.collect() })
+            Ok(PacketData::Event {
+                event,
+                args: items.collect(),
+            })
         }
         (PacketKind::Ack | PacketKind::BinaryAck, Some(Value::Array(args))) => {
             Ok(PacketData::Ack(args))
@@ -330,39 +348,103 @@ mod tests {
     #[test]
     fn parses_headers() {
         let p = parse("2/chat,12[\"hi\",1]").unwrap();
-        assert_eq!((p.kind, p.nsp, p.ack_id), (PacketKind::Event, "/chat", Some(12)));
-        assert_eq!(event("2[\"hi\",{\"a\":1}]"), ("hi".into(), vec![json!({"a":1})]));
+        assert_eq!(
+            (p.kind, p.nsp, p.ack_id),
+            (PacketKind::Event, "/chat", Some(12))
+        );
+        assert_eq!(
+            event("2[\"hi\",{\"a\":1}]"),
+            ("hi".into(), vec![json!({"a":1})])
+        );
         assert_eq!(event("2[0]"), ("0".into(), vec![]));
         let p = parse("0/custom").unwrap();
-        assert_eq!((p.kind, p.nsp, p.data), (PacketKind::Connect, "/custom", PacketData::Connect(None)));
+        assert_eq!(
+            (p.kind, p.nsp, p.data),
+            (PacketKind::Connect, "/custom", PacketData::Connect(None))
+        );
         let p = parse("0{\"token\":\"x\"}").unwrap();
-        assert_eq!(p.data, PacketData::Connect(Some(json!({"token":"x"}).as_object().unwrap().clone())));
+        assert_eq!(
+            p.data,
+            PacketData::Connect(Some(json!({"token":"x"}).as_object().unwrap().clone()))
+        );
         let p = parse("51-[\"up\",{\"_placeholder\":true,\"num\":0}]").unwrap();
         assert_eq!((p.kind, p.attachments), (PacketKind::BinaryEvent, 1));
         let p = parse("3/a,7[1,2]").unwrap();
-        assert_eq!((p.ack_id, p.data), (Some(7), PacketData::Ack(vec![json!(1), json!(2)])));
+        assert_eq!(
+            (p.ack_id, p.data),
+            (Some(7), PacketData::Ack(vec![json!(1), json!(2)]))
+        );
         assert_eq!(parse("1/a,").unwrap().data, PacketData::Disconnect);
     }
 
     #[test]
     fn refuses_malformed() {
-        for bad in ["", "9", "abc", "2{}", "2abc[]", "2[]", "2[{}]", "0[]", "0\"x\"", "1{}", "3{}",
-            "5[\"a\"]", "5x-[\"a\"]", "511-[\"a\"]", "2[\"connect\"]", "2[\"disconnect\",1]", "299999999999999999999999[\"a\"]"]
-        {
+        for bad in [
+            "",
+            "9",
+            "abc",
+            "2{}",
+            "2abc[]",
+            "2[]",
+            "2[{}]",
+            "0[]",
+            "0\"x\"",
+            "1{}",
+            "3{}",
+            "5[\"a\"]",
+            "5x-[\"a\"]",
+            "511-[\"a\"]",
+            "2[\"connect\"]",
+            "2[\"disconnect\",1]",
+            "299999999999999999999999[\"a\"]",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
-        assert_eq!(parse("511-[\"a\"]"), Err(ParseError::TooManyAttachments(11)));
+        assert_eq!(
+            parse("511-[\"a\"]"),
+            Err(ParseError::TooManyAttachments(11))
+        );
     }
 
     #[test]
     fn encodes_like_the_reference() {
-        let s = encode(PacketKind::Event, 0, "/", None, &EventBody { event: "auth", args: &One(&json!({"a":1})) }).unwrap();
+        let s = encode(
+            PacketKind::Event,
+            0,
+            "/",
+            None,
+            &EventBody {
+                event: "auth",
+                args: &One(&json!({"a":1})),
+            },
+        )
+        .unwrap();
         assert_eq!(s, "42[\"auth\",{\"a\":1}]");
-        let s = encode(PacketKind::Ack, 0, "/custom", Some(3), &AckBody(&[json!(1), json!("x")][..])).unwrap();
+        let s = encode(
+            PacketKind::Ack,
+            0,
+            "/custom",
+            Some(3),
+            &AckBody(&[json!(1), json!("x")][..]),
+        )
+        .unwrap();
         assert_eq!(s, "43/custom,3[1,\"x\"]");
-        let s = encode(PacketKind::BinaryEvent, 1, "/", None, &EventBody { event: "b", args: &One(&placeholder(0)) }).unwrap();
+        let s = encode(
+            PacketKind::BinaryEvent,
+            1,
+            "/",
+            None,
+            &EventBody {
+                event: "b",
+                args: &One(&placeholder(0)),
+            },
+        )
+        .unwrap();
         assert_eq!(s, "451-[\"b\",{\"_placeholder\":true,\"num\":0}]");
         assert_eq!(check_placeholders(&[placeholder(0)], 1), Ok(()));
-        assert_eq!(check_placeholders(&[json!([placeholder(1)])], 1), Err(ParseError::InvalidPlaceholder));
+        assert_eq!(
+            check_placeholders(&[json!([placeholder(1)])], 1),
+            Err(ParseError::InvalidPlaceholder)
+        );
     }
 }
