@@ -4,4 +4,4 @@
 //! This facade re-exports [`realtime_core`] (the protocol engine, rooms, broadcast, axum
 //! integration) and [`realtime_macros`].
 pub use realtime_core::*;
-pub use realtime_macros::*;
+pub use realtime_macros;
