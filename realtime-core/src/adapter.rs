@@ -12,7 +12,7 @@ use std::{
 
 use smallvec::SmallVec;
 
-use crate::socketio::SocketId;
+use crate::socketio::{Payload, SocketId};
 
 /// A room name. Cheap to clone; rooms are shared between their members' bookkeeping.
 pub type Room = Arc<str>;
@@ -52,6 +52,18 @@ pub trait Adapter: Send + Sync + 'static {
     fn for_each_member(&self, rooms: &[Room], f: &mut dyn FnMut(SocketId));
     /// Whether `socket` is in any of `rooms`.
     fn in_any(&self, socket: SocketId, rooms: &[Room]) -> bool;
+
+    /// Forwards a broadcast to the other nodes of a cluster, after the namespace delivered it
+    /// locally. Not called for `local()` broadcasts. The in-memory adapter has no other
+    /// nodes, so the default does nothing.
+    fn publish(
+        &self,
+        _namespace: &str,
+        _event: &str,
+        _payload: &Payload,
+        _opts: &BroadcastOptions,
+    ) {
+    }
 }
 
 /// The in-memory adapter: two indexes, room → members and socket → rooms.

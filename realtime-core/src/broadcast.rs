@@ -128,6 +128,11 @@ impl BroadcastOperator {
             }
         });
         tracing::trace!(ns = self.ns.name(), event, recipients = count, "broadcast");
+        if !self.opts.local {
+            self.ns
+                .adapter
+                .publish(self.ns.name(), event, payload, &self.opts);
+        }
         Ok(())
     }
 

@@ -102,6 +102,7 @@ impl EngineError {
     }
 
     pub(crate) fn response_with(self, message: &str) -> Response {
+        tracing::debug!(code = self as u8, message, "refusing Engine.IO request");
         let status = if self == EngineError::Forbidden {
             StatusCode::FORBIDDEN
         } else {

@@ -107,18 +107,6 @@ impl Outbox {
         }
     }
 
-    /// Queues `frame` unless `capacity` frames are already waiting.
-    fn push(&self, frame: Frame) -> Result<(), Full> {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if q.len() >= self.capacity {
-            return Err(Full);
-        }
-        q.push_back(frame);
-        drop(q);
-        self.ready.notify_one();
-        Ok(())
-    }
-
     /// Queues all of `frames` contiguously (a packet and its attachments), or none of them.
     fn push_all(&self, frames: &[Frame]) -> Result<(), Full> {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -217,14 +205,7 @@ impl Session {
     /// the caller never needs to retry: a connection either gets every packet in order or is
     /// closed.
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
-        if self.is_closed() {
-            return Err(SendError::Closed);
-        }
-        self.outbox.push(frame).map_err(|Full| {
-            tracing::warn!(sid = %self.sid, "outbound queue full: closing slow consumer");
-            self.close(CloseReason::SlowConsumer);
-            SendError::Full
-        })
+        self.send_all(std::slice::from_ref(&frame))
     }
 
     /// Queues a packet and its attachments contiguously; see [`Session::send`].
@@ -249,9 +230,7 @@ impl Session {
     /// Queues a frame that may be dropped: when the queue is full the frame is discarded and
     /// the connection stays open (volatile emits).
     pub fn send_volatile(&self, frame: Frame) {
-        if !self.is_closed() {
-            let _ = self.outbox.push(frame);
-        }
+        self.send_all_volatile(std::slice::from_ref(&frame))
     }
 
     /// Queues a control frame (ping, noop) regardless of the queue bound: there are at most a

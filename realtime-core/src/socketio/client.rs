@@ -313,6 +313,18 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
     }
     socket.mark_connected();
     socket.namespace().insert_socket(socket.clone());
+    if client.session.is_closed() {
+        // The connection closed while middleware ran; its cleanup may have missed us.
+        client.remove_socket(socket.ns());
+        socket.on_disconnect(
+            client
+                .session
+                .close_reason()
+                .unwrap_or(CloseReason::TransportClose)
+                .as_str(),
+        );
+        return;
+    }
     if client.protocol == Protocol::SocketIo {
         let reply = serde_json::json!({ "sid": socket.id().as_str() });
         if let Ok(text) = packet::encode(PacketKind::Connect, 0, socket.ns(), None, &reply) {
