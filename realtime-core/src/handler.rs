@@ -195,6 +195,28 @@ impl_handler!([T1, T2, T3, T4, T5], T6);
 impl_handler!([T1, T2, T3, T4, T5, T6], T7);
 impl_handler!([T1, T2, T3, T4, T5, T6, T7], T8);
 
+/// Starts a handler's future: runs it up to its first pending await right here, then hands
+/// the rest to tokio.
+///
+/// Handlers of one connection thus *start* in the order their events arrived, as in
+/// Socket.IO's Node server: a `join` handler has joined its room before the `say` event that
+/// followed it is dispatched, and a connect handler's synchronous part runs before the
+/// client's first event. A handler that awaits does not hold up the connection. Polling
+/// once with a no-op waker is sound: the spawned task polls again and registers its real
+/// waker before anything could be missed. A panic is contained to the handler, as it would
+/// be in a spawned task.
+pub(crate) fn start(mut future: BoxFuture<()>) {
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            tokio::spawn(future);
+        }
+        Err(_) => tracing::error!("an event handler panicked"),
+    }
+}
+
 /// A handler with its type erased, as namespaces store them.
 pub(crate) type BoxedHandler = Arc<dyn Fn(EventContext) -> BoxFuture<()> + Send + Sync>;
 

@@ -468,7 +468,7 @@ impl Socket {
         self.lock_acks().clear();
         if let Some(handler) = &ns.def.on_disconnect {
             let payload = Payload::from_value(Value::from(reason));
-            tokio::spawn(handler(EventContext::new(
+            crate::handler::start(handler(EventContext::new(
                 self.clone(),
                 Arc::from("disconnect"),
                 payload,
@@ -496,7 +496,7 @@ impl Socket {
                 }
             },
         };
-        tokio::spawn(handler(EventContext::new(
+        crate::handler::start(handler(EventContext::new(
             self.clone(),
             name,
             payload,

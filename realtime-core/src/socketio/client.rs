@@ -340,6 +340,6 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
             Payload::from_value(auth),
             None,
         );
-        tokio::spawn(handler(ctx));
+        crate::handler::start(handler(ctx));
     }
 }
