@@ -26,6 +26,9 @@ pub struct EventContext {
     pub(crate) payload: Payload,
     /// The client's ack id, until an [`AckSender`] takes it.
     pub(crate) ack_id: Cell<Option<u64>>,
+    /// The client's ack id as it arrived: an argument rejected after an `AckSender` was
+    /// extracted must still be able to answer the client with the error.
+    requested_ack: Option<u64>,
 }
 
 impl EventContext {
@@ -40,6 +43,7 @@ impl EventContext {
             event,
             payload,
             ack_id: Cell::new(ack_id),
+            requested_ack: ack_id,
         }
     }
 
@@ -126,7 +130,8 @@ pub trait Handler<T>: Clone + Send + Sync + Sized + 'static {
 /// client as an error ack `[{"error": "<message>"}]`. Never silent.
 pub(crate) fn reject(ctx: &EventContext, message: &dyn std::fmt::Display) {
     tracing::warn!(socket = %ctx.socket.id(), event = %ctx.event, error = %message, "handler argument rejected");
-    if let Some(id) = ctx.ack_id.take() {
+    // The handler will not run, so no AckSender it may have been given can answer.
+    if let Some(id) = ctx.requested_ack {
         let reply = Payload::from_value(serde_json::json!({ "error": message.to_string() }));
         let _ = ctx.socket.send_ack(id, &reply);
     }
