@@ -1,0 +1,358 @@
+//! The server every interoperability test talks to (`tests/interop/`): the official
+//! `socket.io-client` (Node and browser), `python-socketio`, and plain WebSocket clients.
+//!
+//! Port from `PORT` (default 3001). Besides the realtime endpoints (`/socket.io/`, `/ws`) it
+//! serves a test page on `GET /` and the socket.io client bundle on `GET /socket.io.min.js`
+//! (read at run time from `tests/interop/node/node_modules/socket.io-client/dist/`, or from
+//! `INTEROP_CLIENT_JS`), so a browser can run the browser scenario from one origin.
+//!
+//! Namespace `/`:
+//!
+//! | event | what the server does |
+//! |---|---|
+//! | (connect) | emits `welcome` `{id, ns, auth}` |
+//! | `echo` | emits `echo` back with the same arguments (binary included) |
+//! | `ack-echo` | acks with the same arguments (binary included) |
+//! | `server-ack` `{event?, data, timeoutMs}` | `emit_with_ack_timeout(event, data)` to the client, then reports `{ok:true, reply}` or `{ok:false, error}` as the ack reply, or as the event `server-ack-result` if no ack was asked |
+//! | `server-ack-binary` | sends `ask-binary` with a binary argument and an ack; reports the client's whole reply as the event `server-ack-binary-result` |
+//! | `binary` | emits `binary` back with the same payload and acks `{attachments: n}` |
+//! | `binary-from-server` | emits `binary-from-server` with `"server"`, top-level bytes `[1,2,3]` and nested bytes `{nested:{buf:[4,5,6]}, list:[..., [7,8]]}` |
+//! | `join` room / `leave` room | joins / leaves; acks `{rooms:[...]}` |
+//! | `to-room` `{room, data}` | `socket.to(room).emit("room-message", {room, from, data})` (not to the sender); acks `"sent"` |
+//! | `typed` `{a:int, b:int}` | `TryData`: acks `{ok:true, sum}` or `{ok:false, error}` |
+//! | `add` `{a, b}` | `AckSender` + `Data<T>`: acks `{sum}` (a wrong shape should get the framework's error ack) |
+//! | `sum` `{a, b}` | `Data<T>` alone: emits `sum` with `a + b` (a wrong shape gets the framework's error ack) |
+//! | `count` | `State<Counter>`: acks the incremented server-wide counter |
+//! | `1` (numeric event) | emits `numeric` with `{event:"1", args:[...]}` |
+//! | `disconnect-me` | `socket.disconnect()` (client sees `io server disconnect`) |
+//! | `message` | plain WebSocket raw text: acks `TEXT!!!` (raw text reply), otherwise emits `message` with it; binary (a plain binary frame): emits `message` with the same binary |
+//! | anything else | fallback: emits `unknown-event` `{event, args}` |
+//!
+//! Namespace `/admin`: a middleware refuses unless `auth.token == "secret"` with
+//! `ConnectError("not authorized", {reason:"bad token"})`; emits `welcome`; `whoami` acks
+//! `{ns, id, auth}`. Namespace `/custom`: emits `welcome`, `echo` as in `/`.
+//!
+//! ```sh
+//! PORT=3001 cargo run --example interop
+//! ```
+
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use axum::{
+    http::{header, StatusCode},
+    response::{Html, IntoResponse},
+    routing::get,
+    Router,
+};
+use realtime::{
+    AckSender, Bin, ConnectError, CorsLayer, Data, Event, Payload, Realtime, Socket, State, TryData,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Server-wide counter for the `State<T>` extractor.
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicU64>);
+
+async fn welcome(socket: Socket) {
+    let _ = socket.emit(
+        "welcome",
+        &json!({ "id": socket.id().as_str(), "ns": socket.ns(), "auth": socket.auth() }),
+    );
+}
+
+async fn echo(socket: Socket, payload: Payload) {
+    let _ = socket.emit_payload("echo", &payload);
+}
+
+async fn ack_echo(ack: AckSender, payload: Payload) {
+    let _ = ack.send_payload(&payload);
+}
+
+#[derive(Deserialize)]
+struct ServerAckRequest {
+    #[serde(default = "default_ask_event")]
+    event: String,
+    #[serde(default)]
+    data: Value,
+    #[serde(rename = "timeoutMs", default = "default_timeout_ms")]
+    timeout_ms: u64,
+}
+
+fn default_ask_event() -> String {
+    "ask".into()
+}
+
+fn default_timeout_ms() -> u64 {
+    2000
+}
+
+/// Asks the client for an ack and reports what came back (or the error).
+async fn server_ack(socket: Socket, ack: AckSender, Data(req): Data<ServerAckRequest>) {
+    let result = socket
+        .emit_with_ack_timeout::<_, Value>(
+            &req.event,
+            &req.data,
+            Duration::from_millis(req.timeout_ms),
+        )
+        .await;
+    let report = match result {
+        Ok(reply) => json!({ "ok": true, "reply": reply }),
+        Err(err) => json!({
+            "ok": false,
+            "error": err.to_string(),
+            "timeout": matches!(err, realtime::AckError::Timeout(_)),
+        }),
+    };
+    if ack.expected() {
+        let _ = ack.send(&report);
+    } else {
+        let _ = socket.emit("server-ack-result", &report);
+    }
+}
+
+/// Server → client ack carrying binary; the client's whole reply (binary included) is
+/// reported back as an event.
+async fn server_ack_binary(socket: Socket) {
+    let ask = Payload::new()
+        .arg("bin-question")
+        .expect("serializable")
+        .binary_arg(vec![9u8, 8, 7]);
+    match socket
+        .emit_payload_with_ack("ask-binary", &ask, Duration::from_secs(3))
+        .await
+    {
+        Ok(reply) => {
+            let _ = socket.emit_payload("server-ack-binary-result", &reply);
+        }
+        Err(err) => {
+            let _ = socket.emit(
+                "server-ack-binary-result",
+                &json!({ "error": err.to_string() }),
+            );
+        }
+    }
+}
+
+async fn binary(socket: Socket, ack: AckSender, Bin(attachments): Bin, payload: Payload) {
+    let _ = socket.emit_payload("binary", &payload);
+    let _ = ack.send(&json!({ "attachments": attachments.len() }));
+}
+
+/// A server-built payload: a top-level binary argument and binary nested in objects/arrays.
+async fn binary_from_server(socket: Socket) {
+    let mut payload = Payload::new()
+        .arg("server")
+        .expect("serializable")
+        .binary_arg(vec![1u8, 2, 3]);
+    let n = payload.binary.len();
+    payload.args.push(json!({
+        "nested": { "buf": { "_placeholder": true, "num": n } },
+        "list": ["x", { "_placeholder": true, "num": n + 1 }],
+    }));
+    payload.binary.push(vec![4u8, 5, 6].into());
+    payload.binary.push(vec![7u8, 8].into());
+    let _ = socket.emit_payload("binary-from-server", &payload);
+}
+
+async fn join(socket: Socket, ack: AckSender, Data(room): Data<String>) {
+    socket.join(room.as_str());
+    let rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+    let _ = ack.send(&json!({ "rooms": rooms }));
+}
+
+async fn leave(socket: Socket, ack: AckSender, Data(room): Data<String>) {
+    socket.leave(room.as_str());
+    let rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+    let _ = ack.send(&json!({ "rooms": rooms }));
+}
+
+#[derive(Deserialize)]
+struct ToRoom {
+    room: String,
+    #[serde(default)]
+    data: Value,
+}
+
+async fn to_room(socket: Socket, ack: AckSender, Data(msg): Data<ToRoom>) {
+    let body = json!({ "room": msg.room, "from": socket.id().as_str(), "data": msg.data });
+    let result = socket.to(msg.room.as_str()).emit("room-message", &body);
+    let _ = ack.send(&if result.is_ok() {
+        json!("sent")
+    } else {
+        json!("failed")
+    });
+}
+
+#[derive(Deserialize)]
+struct Sum {
+    a: i64,
+    b: i64,
+}
+
+async fn typed(ack: AckSender, TryData(input): TryData<Sum>) {
+    let _ = ack.send(&match input {
+        Ok(Sum { a, b }) => json!({ "ok": true, "sum": a + b }),
+        Err(err) => json!({ "ok": false, "error": err.to_string() }),
+    });
+}
+
+async fn add(ack: AckSender, Data(Sum { a, b }): Data<Sum>) {
+    let _ = ack.send(&json!({ "sum": a + b }));
+}
+
+/// `Data<T>` without an `AckSender`: a wrong shape is answered by the framework's error ack.
+async fn sum(socket: Socket, Data(Sum { a, b }): Data<Sum>) {
+    let _ = socket.emit("sum", &(a + b));
+}
+
+async fn count(ack: AckSender, State(counter): State<Counter>) {
+    let n = counter.0.fetch_add(1, Ordering::SeqCst) + 1;
+    let _ = ack.send(&n);
+}
+
+async fn numeric(socket: Socket, Event(event): Event, payload: Payload) {
+    let _ = socket.emit(
+        "numeric",
+        &json!({ "event": &*event, "args": payload.args }),
+    );
+}
+
+async fn disconnect_me(socket: Socket) {
+    socket.disconnect();
+}
+
+/// Plain WebSocket raw text (`hello` → `HELLO!!!` as the raw reply) and binary frames
+/// (echoed back as the event `message`, which a plain client gets inline as base64).
+async fn message(socket: Socket, ack: AckSender, Bin(attachments): Bin, payload: Payload) {
+    if !attachments.is_empty() {
+        let _ = socket.emit_payload("message", &payload);
+        return;
+    }
+    let reply = match payload.args.first() {
+        Some(Value::String(s)) => Value::from(format!("{}!!!", s.to_uppercase())),
+        Some(other) => other.clone(),
+        None => Value::Null,
+    };
+    if ack.expected() {
+        let _ = ack.send(&reply);
+    } else {
+        let _ = socket.emit("message", &reply);
+    }
+}
+
+async fn unknown_event(socket: Socket, Event(event): Event, payload: Payload) {
+    let _ = socket.emit(
+        "unknown-event",
+        &json!({ "event": &*event, "args": payload.args }),
+    );
+}
+
+async fn whoami(socket: Socket, ack: AckSender) {
+    let _ =
+        ack.send(&json!({ "ns": socket.ns(), "id": socket.id().as_str(), "auth": socket.auth() }));
+}
+
+async fn require_secret(socket: Socket) -> Result<(), ConnectError> {
+    if socket.auth().get("token").and_then(Value::as_str) == Some("secret") {
+        Ok(())
+    } else {
+        Err(ConnectError::new("not authorized").with_data(json!({ "reason": "bad token" })))
+    }
+}
+
+fn client_bundle_path() -> PathBuf {
+    match std::env::var_os("INTEROP_CLIENT_JS") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/interop/node/node_modules/socket.io-client/dist/socket.io.min.js"),
+    }
+}
+
+async fn client_bundle() -> impl IntoResponse {
+    let path = client_bundle_path();
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/javascript")], bytes).into_response(),
+        Err(err) => (
+            StatusCode::NOT_FOUND,
+            format!("socket.io client bundle not found at {} ({err}); run `npm ci` in tests/interop/node", path.display()),
+        )
+            .into_response(),
+    }
+}
+
+const PAGE: &str = include_str!("../tests/interop/browser/page.html");
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+
+    let rt = Realtime::builder()
+        .cors(CorsLayer::very_permissive())
+        .state(Counter::default())
+        .namespace("/", |ns| {
+            ns.on_connect(welcome)
+                .on("echo", echo)
+                .on("ack-echo", ack_echo)
+                .on("server-ack", server_ack)
+                .on("server-ack-binary", server_ack_binary)
+                .on("binary", binary)
+                .on("binary-from-server", binary_from_server)
+                .on("join", join)
+                .on("leave", leave)
+                .on("to-room", to_room)
+                .on("typed", typed)
+                .on("add", add)
+                .on("sum", sum)
+                .on("count", count)
+                .on("1", numeric)
+                .on("disconnect-me", disconnect_me)
+                .on("message", message)
+                .fallback(unknown_event)
+        })
+        .namespace("/admin", |ns| {
+            ns.middleware(require_secret)
+                .on_connect(welcome)
+                .on("whoami", whoami)
+        })
+        .namespace("/custom", |ns| ns.on_connect(welcome).on("echo", echo))
+        .build()
+        .expect("valid server");
+
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/socket.io.min.js", get(client_bundle))
+        .merge(rt.router());
+
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3001".into());
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    println!("interop server listening on http://127.0.0.1:{port}");
+    rt.serve_app(listener, app, shutdown_signal()).await
+}
