@@ -213,7 +213,9 @@ impl_handler!([T1, T2, T3, T4, T5, T6, T7], T8);
 pub(crate) fn start(mut future: BoxFuture<()>) {
     use std::task::{Context, Poll, Waker};
     let mut cx = Context::from_waker(Waker::noop());
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        future.as_mut().poll(&mut cx)
+    })) {
         Ok(Poll::Ready(())) => {}
         Ok(Poll::Pending) => {
             tokio::spawn(future);

@@ -128,6 +128,7 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
                 Some(Err(err)) => {
                     let too_big = matches!(err.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)));
                     if too_big {
+                        tracing::warn!(socket = %socket.id(), "plain websocket message over max_payload: closing with 1009");
                         close_frame = Some(CloseFrame { code: close_code::SIZE, reason: "Max payload size exceeded".into() });
                         session.close(CloseReason::ParseError);
                     } else {

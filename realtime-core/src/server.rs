@@ -345,13 +345,24 @@ impl Realtime {
 
     /// Serves `app` (which should include [`Realtime::router`]) on `listener` until
     /// `shutdown` resolves; then closes every realtime connection and stops.
+    ///
+    /// Accepted sockets get `TCP_NODELAY`: realtime traffic is many small writes, and with
+    /// Nagle's algorithm a packet written right after another (an emit just after the
+    /// CONNECT reply) would wait up to 40 ms for an ACK. Applications that run
+    /// `axum::serve` themselves should do the same (`ListenerExt::tap_io`).
     pub async fn serve_app(
         &self,
         listener: tokio::net::TcpListener,
         app: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        use axum::serve::ListenerExt;
         tracing::info!(addr = ?listener.local_addr().ok(), "realtime server listening");
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "could not set TCP_NODELAY");
+            }
+        });
         let this = self.clone();
         axum::serve(
             listener,
