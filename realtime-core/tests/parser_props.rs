@@ -13,21 +13,20 @@
 //! --test parser_props --release`). Failing cases are not persisted to a regressions file:
 //! proptest prints the minimal input, copy it into a regular test.
 //!
-//! Floats: serde_json is built without its `float_roundtrip` feature, so its parser may land
-//! one or two ULPs away from the closest double (see `arbitrary_floats_round_trip`, ignored
-//! for that reason). The round trip properties therefore draw floats that the fast parser
-//! reads exactly: `m / 10^k` with `m < 10^15` and `k <= 22`.
+//! Floats: the workspace builds serde_json with `float_roundtrip`, so every double a client
+//! sends reaches handlers bit for bit (`arbitrary_floats_round_trip`). The structured round
+//! trip properties draw floats of the form `m / 10^k` (`m < 10^15`, `k <= 22`).
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use realtime_core::engine::packet::{
-    decode_payload, decode_record, decode_text, encode_record, DecodeError, Frame, Packet as EioPacket,
-    PacketType,
+    decode_payload, decode_record, decode_text, encode_record, DecodeError, Frame,
+    Packet as EioPacket, PacketType,
 };
 use realtime_core::socketio::packet::{
-    check_placeholders, encode, header, parse, placeholder, AckBody, EventBody, One, PacketData, PacketKind,
-    ParseError, MAX_ATTACHMENTS, RESERVED_EVENTS,
+    check_placeholders, encode, header, parse, placeholder, AckBody, EventBody, One, PacketData,
+    PacketKind, ParseError, MAX_ATTACHMENTS, RESERVED_EVENTS,
 };
 use serde_json::{json, Map, Value};
 
@@ -37,8 +36,15 @@ use serde_json::{json, Map, Value};
 
 /// `default` cases unless `PROPTEST_CASES` says otherwise; no regression files are written.
 fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(default);
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 const ALL_KINDS: [PacketKind; 7] = [
@@ -79,8 +85,10 @@ fn json_leaf() -> impl Strategy<Value = Value> {
         any::<String>().prop_map(Value::String),
         // Things that look like protocol: placeholders, event names, separators.
         (0usize..20).prop_map(placeholder),
-        prop::sample::select(vec!["connect", "/nsp,", "4", "\u{1e}", "b", "\"", "\\", "😀"])
-            .prop_map(|s| Value::String(s.to_owned())),
+        prop::sample::select(vec![
+            "connect", "/nsp,", "4", "\u{1e}", "b", "\"", "\\", "😀"
+        ])
+        .prop_map(|s| Value::String(s.to_owned())),
     ]
 }
 
@@ -96,7 +104,8 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn json_object() -> impl Strategy<Value = Map<String, Value>> {
-    prop::collection::btree_map(any::<String>(), json_value(), 0..5).prop_map(|m| m.into_iter().collect())
+    prop::collection::btree_map(any::<String>(), json_value(), 0..5)
+        .prop_map(|m| m.into_iter().collect())
 }
 
 /// A namespace as the server would write it: `/` followed by anything but `,`.
@@ -109,22 +118,56 @@ fn namespace() -> impl Strategy<Value = String> {
 }
 
 fn ack_id() -> impl Strategy<Value = Option<u64>> {
-    prop_oneof![Just(None), any::<u64>().prop_map(Some), (0u64..100).prop_map(Some)]
+    prop_oneof![
+        Just(None),
+        any::<u64>().prop_map(Some),
+        (0u64..100).prop_map(Some)
+    ]
 }
 
 /// Any event name a client may send: every string but the reserved ones.
 fn event_name() -> impl Strategy<Value = String> {
-    prop_oneof![any::<String>(), "[a-z:_ ]{0,12}", "[0-9]{1,5}", Just(String::new())]
-        .prop_filter("reserved event names are refused", |e| !RESERVED_EVENTS.contains(&e.as_str()))
+    prop_oneof![
+        any::<String>(),
+        "[a-z:_ ]{0,12}",
+        "[0-9]{1,5}",
+        Just(String::new())
+    ]
+    .prop_filter("reserved event names are refused", |e| {
+        !RESERVED_EVENTS.contains(&e.as_str())
+    })
 }
 
 /// Strings built from a grammar of packet-ish tokens: type digits, attachment counts,
 /// namespaces, ack ids, JSON fragments, record separators, base64 and multi-byte characters.
 fn packetish() -> impl Strategy<Value = String> {
     let literal = prop::sample::select(vec![
-        "-", "/", ",", "[", "]", "{", "}", ":", "\"", "\"a\"", "\"connect\"", "\"disconnecting\"",
-        "[\"ev\",1]", "{\"_placeholder\":true,\"num\":0}", "{\"_placeholder\":true,\"num\":-1}",
-        "{\"_placeholder\":true}", "null", "true", "1e999", "-0.5", "\u{1e}", "b", "é", "😀", "\u{0}", " ",
+        "-",
+        "/",
+        ",",
+        "[",
+        "]",
+        "{",
+        "}",
+        ":",
+        "\"",
+        "\"a\"",
+        "\"connect\"",
+        "\"disconnecting\"",
+        "[\"ev\",1]",
+        "{\"_placeholder\":true,\"num\":0}",
+        "{\"_placeholder\":true,\"num\":-1}",
+        "{\"_placeholder\":true}",
+        "null",
+        "true",
+        "1e999",
+        "-0.5",
+        "\u{1e}",
+        "b",
+        "é",
+        "😀",
+        "\u{0}",
+        " ",
     ]);
     let token = prop_oneof![
         6 => literal.prop_map(str::to_owned),
@@ -133,8 +176,12 @@ fn packetish() -> impl Strategy<Value = String> {
         1 => "/[a-z]{0,4},?",
         1 => "[A-Za-z0-9+/]{0,8}={0,2}",
     ];
-    (prop::sample::select(vec!["", "0", "1", "2", "3", "4", "5", "6", "7", "40", "42", "45", "b"]),
-        prop::collection::vec(token, 0..16))
+    (
+        prop::sample::select(vec![
+            "", "0", "1", "2", "3", "4", "5", "6", "7", "40", "42", "45", "b",
+        ]),
+        prop::collection::vec(token, 0..16),
+    )
         .prop_map(|(prefix, tokens)| {
             let mut s = prefix.to_owned();
             tokens.iter().for_each(|t| s.push_str(t));
@@ -158,7 +205,11 @@ fn exercise(text: &str) {
     let _ = decode_text(text);
     let _ = decode_record(text);
     if let Ok(packets) = decode_payload(text) {
-        assert_eq!(packets.len(), text.split('\u{1e}').count(), "one packet per record");
+        assert_eq!(
+            packets.len(),
+            text.split('\u{1e}').count(),
+            "one packet per record"
+        );
     }
     match decode_text(text) {
         Err(DecodeError::Empty) => assert!(text.is_empty()),
@@ -175,7 +226,11 @@ fn exercise(text: &str) {
         if !p.kind.is_binary() {
             assert_eq!(p.attachments, 0, "{sio:?}");
         }
-        assert!(p.nsp.starts_with('/') && !p.nsp.contains(','), "{sio:?} -> nsp {:?}", p.nsp);
+        assert!(
+            p.nsp.starts_with('/') && !p.nsp.contains(','),
+            "{sio:?} -> nsp {:?}",
+            p.nsp
+        );
         match &p.data {
             PacketData::Connect(_) => assert_eq!(p.kind, PacketKind::Connect),
             PacketData::Disconnect => assert_eq!(p.kind, PacketKind::Disconnect),
@@ -184,7 +239,10 @@ fn exercise(text: &str) {
                 assert!(v.is_object() || v.is_string());
             }
             PacketData::Event { event, args } => {
-                assert!(matches!(p.kind, PacketKind::Event | PacketKind::BinaryEvent));
+                assert!(matches!(
+                    p.kind,
+                    PacketKind::Event | PacketKind::BinaryEvent
+                ));
                 assert!(!RESERVED_EVENTS.contains(&event.as_str()), "{sio:?}");
                 for n in [0, p.attachments, MAX_ATTACHMENTS, usize::MAX] {
                     let _ = check_placeholders(args, n);
@@ -231,6 +289,70 @@ proptest! {
     fn check_placeholders_never_panics(value in json_value(), n in any::<usize>()) {
         let _ = check_placeholders(std::slice::from_ref(&value), n);
     }
+
+    /// Valid packets with a few characters inserted, deleted or replaced: inputs close to
+    /// the accepted language, where parsers are most likely to slip.
+    #[test]
+    fn mutated_packets_never_panic(packet in valid_packet(),
+                                   edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, packet_char()), 1..4)) {
+        let mut chars: Vec<char> = packet.chars().collect();
+        for (at, op, c) in edits {
+            match op {
+                0 => chars.insert(at.index(chars.len() + 1), c),
+                1 if !chars.is_empty() => { chars.remove(at.index(chars.len())); }
+                _ if !chars.is_empty() => { let i = at.index(chars.len()); chars[i] = c; }
+                _ => chars.push(c),
+            }
+        }
+        let mutated: String = chars.into_iter().collect();
+        exercise(&mutated);
+    }
+}
+
+/// A character likely to matter to the parsers.
+fn packet_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            '0', '1', '2', '5', '6', '9', '-', '/', ',', '[', ']', '{', '}', '"', ':', '\\', '\u{1e}', 'b', 'é', '😀',
+        ]),
+        1 => any::<char>(),
+    ]
+}
+
+/// An encoded Engine.IO message carrying a valid Socket.IO packet of any kind, or a polling
+/// payload of several of them.
+fn valid_packet() -> impl Strategy<Value = String> {
+    let one = (
+        prop::sample::select(ALL_KINDS.to_vec()),
+        0..=MAX_ATTACHMENTS,
+        namespace(),
+        ack_id(),
+        event_name(),
+        prop::collection::vec(json_value(), 0..3),
+    )
+        .prop_map(|(kind, attachments, nsp, ack, event, args)| {
+            let attachments = if kind.is_binary() { attachments } else { 0 };
+            match kind {
+                PacketKind::Event | PacketKind::BinaryEvent => encode(
+                    kind,
+                    attachments,
+                    &nsp,
+                    ack,
+                    &EventBody {
+                        event: &event,
+                        args: &args[..],
+                    },
+                ),
+                PacketKind::Ack | PacketKind::BinaryAck => {
+                    encode(kind, attachments, &nsp, ack, &AckBody(&args[..]))
+                }
+                PacketKind::ConnectError => encode(kind, 0, &nsp, None, &event),
+                PacketKind::Connect => encode(kind, 0, &nsp, None, &json!({ "token": event })),
+                PacketKind::Disconnect => Ok(header(kind, 0, &nsp, None)),
+            }
+            .unwrap()
+        });
+    prop::collection::vec(one, 1..3).prop_map(|packets| packets.join("\u{1e}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,7 +361,9 @@ proptest! {
 
 /// Parses what `encode`/`header` produced, after its Engine.IO `4`.
 fn parse_encoded(encoded: &str) -> realtime_core::socketio::packet::Packet<'_> {
-    let sio = encoded.strip_prefix('4').unwrap_or_else(|| panic!("no Engine.IO prefix: {encoded:?}"));
+    let sio = encoded
+        .strip_prefix('4')
+        .unwrap_or_else(|| panic!("no Engine.IO prefix: {encoded:?}"));
     parse(sio).unwrap_or_else(|e| panic!("{encoded:?} does not parse back: {e}"))
 }
 
@@ -336,7 +460,9 @@ impl FrameSpec {
             FrameSpec::Bare(_) => "",
             FrameSpec::Binary(bytes) => return EioPacket::Binary(Bytes::from(bytes.clone())),
         };
-        let (FrameSpec::Text(kind, _) | FrameSpec::Bare(kind)) = self else { unreachable!() };
+        let (FrameSpec::Text(kind, _) | FrameSpec::Bare(kind)) = self else {
+            unreachable!()
+        };
         match kind {
             PacketType::Open => EioPacket::Open,
             PacketType::Close => EioPacket::Close,
@@ -362,9 +488,19 @@ const ALL_EIO_TYPES: [PacketType; 7] = [
 fn frame_spec() -> impl Strategy<Value = FrameSpec> {
     prop_oneof![
         // Only PING, PONG and MESSAGE carry a payload the decoder keeps.
-        (prop::sample::select(vec![PacketType::Ping, PacketType::Pong, PacketType::Message]), "[^\u{1e}]*")
+        (
+            prop::sample::select(vec![
+                PacketType::Ping,
+                PacketType::Pong,
+                PacketType::Message
+            ]),
+            "[^\u{1e}]*"
+        )
             .prop_map(|(k, d)| FrameSpec::Text(k, d)),
-        (Just(PacketType::Message), "[^\u{1e}]{0,4}(b|[0-9]|,|/|\\[)[^\u{1e}]{0,4}")
+        (
+            Just(PacketType::Message),
+            "[^\u{1e}]{0,4}(b|[0-9]|,|/|\\[)[^\u{1e}]{0,4}"
+        )
             .prop_map(|(k, d)| FrameSpec::Text(k, d)),
         prop::sample::select(ALL_EIO_TYPES.to_vec()).prop_map(FrameSpec::Bare),
         prop::collection::vec(any::<u8>(), 0..48).prop_map(FrameSpec::Binary),
@@ -408,18 +544,32 @@ proptest! {
     }
 }
 
-/// serde_json without `float_roundtrip` reads some shortest float representations one or two
-/// ULPs off, so a float a client sends is not always the float a handler gets or relays.
-/// Ignored until the workspace enables `serde_json/float_roundtrip`; run with `--ignored`.
+/// Without serde_json's `float_roundtrip`, some shortest float representations read back one
+/// or two ULPs off, so a float a client sends would not be the float a handler gets or relays.
 #[test]
-#[ignore = "serde_json is built without float_roundtrip: floats can come back 1-2 ULPs off"]
 fn arbitrary_floats_round_trip() {
     // What JSON.stringify (and serde_json) writes for this double; read back, it is another one.
     let sent = 129268.08252423801_f64;
-    let encoded = encode(PacketKind::Event, 0, "/", None, &EventBody { event: "f", args: &One(&sent) }).unwrap();
+    let encoded = encode(
+        PacketKind::Event,
+        0,
+        "/",
+        None,
+        &EventBody {
+            event: "f",
+            args: &One(&sent),
+        },
+    )
+    .unwrap();
     assert_eq!(encoded, "42[\"f\",129268.08252423801]");
     let p = parse_encoded(&encoded);
-    assert_eq!(p.data, PacketData::Event { event: "f".into(), args: vec![json!(sent)] });
+    assert_eq!(
+        p.data,
+        PacketData::Event {
+            event: "f".into(),
+            args: vec![json!(sent)]
+        }
+    );
 
     proptest!(config(1000), |(bits in any::<u64>())| {
         let f = f64::from_bits(bits);
@@ -549,13 +699,22 @@ fn planted() -> impl Strategy<Value = (Value, Vec<Ph>)> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(|items| {
                 let phs = items.iter().flat_map(|(_, p)| p.clone()).collect();
-                (Value::Array(items.into_iter().map(|(v, _)| v).collect()), phs)
+                (
+                    Value::Array(items.into_iter().map(|(v, _)| v).collect()),
+                    phs,
+                )
             }),
-            (prop::collection::vec(inner, 0..4), prop::sample::select(vec![None, Some(json!(false)), Some(json!("true"))]))
+            (
+                prop::collection::vec(inner, 0..4),
+                prop::sample::select(vec![None, Some(json!(false)), Some(json!("true"))])
+            )
                 .prop_map(|(items, marker)| {
                     let phs = items.iter().flat_map(|(_, p)| p.clone()).collect();
-                    let mut map: Map<String, Value> =
-                        items.into_iter().enumerate().map(|(i, (v, _))| (format!("k{i}"), v)).collect();
+                    let mut map: Map<String, Value> = items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (v, _))| (format!("k{i}"), v))
+                        .collect();
                     if let Some(marker) = marker {
                         map.insert("_placeholder".into(), marker);
                         map.insert("num".into(), json!(0));
@@ -607,26 +766,49 @@ fn edge_cases() {
     // Attachment counts: four digits at most, leading zeros count as digits.
     assert_eq!(parse("50010-[\"a\"]").map(|p| p.attachments), Ok(10));
     assert_eq!(parse("500011-[\"a\"]"), Err(ParseError::IllegalAttachments));
-    assert_eq!(parse("59999-[\"a\"]"), Err(ParseError::TooManyAttachments(9999)));
+    assert_eq!(
+        parse("59999-[\"a\"]"),
+        Err(ParseError::TooManyAttachments(9999))
+    );
     // An ack id that overflows u64 is refused, not wrapped.
-    assert_eq!(parse("218446744073709551616[\"a\"]"), Err(ParseError::InvalidAckId));
-    assert_eq!(parse("218446744073709551615[\"a\"]").map(|p| p.ack_id), Ok(Some(u64::MAX)));
+    assert_eq!(
+        parse("218446744073709551616[\"a\"]"),
+        Err(ParseError::InvalidAckId)
+    );
+    assert_eq!(
+        parse("218446744073709551615[\"a\"]").map(|p| p.ack_id),
+        Ok(Some(u64::MAX))
+    );
     // An explicit "/" namespace is the main one, and re-encodes without it.
     assert_eq!(parse("2/,[\"a\"]").map(|p| p.nsp), Ok("/"));
     // A namespace without a comma runs to the end of the packet.
-    assert_eq!(parse("0/chat{\"a\":1}").map(|p| p.nsp), Ok("/chat{\"a\":1}"));
+    assert_eq!(
+        parse("0/chat{\"a\":1}").map(|p| p.nsp),
+        Ok("/chat{\"a\":1}")
+    );
     // Deep nesting hits serde_json's recursion limit instead of the stack.
     let deep = format!("2[\"a\",{}{}]", "[".repeat(10_000), "]".repeat(10_000));
     assert_eq!(parse(&deep), Err(ParseError::InvalidJson));
     // Every kind's digit parses with a suitable body.
-    for (kind, text) in ALL_KINDS.iter().zip(["0", "1", "2[\"a\"]", "3[]", "4\"no\"", "50-[\"a\"]", "60-[]"]) {
+    for (kind, text) in ALL_KINDS.iter().zip([
+        "0",
+        "1",
+        "2[\"a\"]",
+        "3[]",
+        "4\"no\"",
+        "50-[\"a\"]",
+        "60-[]",
+    ]) {
         assert_eq!(parse(text).map(|p| p.kind), Ok(*kind), "{text}");
     }
     // Empty records inside a payload are errors, not skipped.
     assert_eq!(decode_payload("4a\u{1e}\u{1e}2"), Err(DecodeError::Empty));
     assert_eq!(decode_payload(""), Err(DecodeError::Empty));
     // Binary records must be canonical, padded standard base64.
-    assert_eq!(decode_record("bAQI="), Ok(EioPacket::Binary(Bytes::from_static(&[1, 2]))));
+    assert_eq!(
+        decode_record("bAQI="),
+        Ok(EioPacket::Binary(Bytes::from_static(&[1, 2])))
+    );
     assert_eq!(decode_record("bAQI"), Err(DecodeError::Base64));
     assert_eq!(decode_record("bAQ-_"), Err(DecodeError::Base64));
 }
