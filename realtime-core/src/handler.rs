@@ -13,7 +13,7 @@ use std::{cell::Cell, future::Future, pin::Pin, sync::Arc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{socket::Socket, socketio::Payload};
+use crate::{reply::IntoReply, socket::Socket, socketio::Payload};
 
 /// A boxed, sendable future, as handlers are stored.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -102,20 +102,6 @@ impl<T: FromEventParts> FromEvent<private::ViaParts> for T {
     }
 }
 
-/// What a handler's return value does with the client's ack.
-///
-/// `()` answers nothing (reply explicitly with an [`AckSender`] if you want to).
-pub trait IntoReply: Send + 'static {
-    /// The ack reply, if any.
-    fn into_reply(self) -> Option<Payload>;
-}
-
-impl IntoReply for () {
-    fn into_reply(self) -> Option<Payload> {
-        None
-    }
-}
-
 /// Something the server can call with an event's context: an `async fn` of extractors.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an event handler",
@@ -126,14 +112,23 @@ pub trait Handler<T>: Clone + Send + Sync + Sized + 'static {
     fn call(self, ctx: EventContext) -> BoxFuture<()>;
 }
 
-/// Reports an extractor failure to the logs and, if the client asked for an ack, to the
-/// client as an error ack `[{"error": "<message>"}]`. Never silent.
+/// Reports an extractor failure to the logs and to the client, never silently: as the error
+/// ack `[{"error": "<message>"}]` if the client asked for an ack, otherwise as the event
+/// `$error` with `{"event": "<event>", "error": "<message>"}`.
 pub(crate) fn reject(ctx: &EventContext, message: &dyn std::fmt::Display) {
     tracing::warn!(socket = %ctx.socket.id(), event = %ctx.event, error = %message, "handler argument rejected");
+    let message = message.to_string();
     // The handler will not run, so no AckSender it may have been given can answer.
-    if let Some(id) = ctx.requested_ack {
-        let reply = Payload::from_value(serde_json::json!({ "error": message.to_string() }));
-        let _ = ctx.socket.send_ack(id, &reply);
+    match ctx.requested_ack {
+        Some(id) => {
+            let _ = ctx
+                .socket
+                .send_ack(id, &crate::reply::error_payload(message.into()));
+        }
+        None => {
+            let body = serde_json::json!({ "event": &*ctx.event, "error": message });
+            let _ = ctx.socket.emit("$error", &body);
+        }
     }
 }
 
@@ -379,5 +374,49 @@ impl<T: Clone + Send + Sync + 'static> FromEventParts for State<T> {
             .state::<T>()
             .map(State)
             .ok_or(MissingState(std::any::type_name::<T>()))
+    }
+}
+
+/// A value stored on the socket (by middleware, a login handler...) with
+/// [`Socket::insert_extension`]. Missing values are rejected with an error the client sees.
+#[derive(Debug, Clone)]
+pub struct Extension<T>(pub T);
+
+/// [`Extension`] of a type the socket does not carry.
+#[derive(Debug, thiserror::Error)]
+#[error("this connection has no {0} (set it with Socket::insert_extension first)")]
+pub struct MissingExtension(&'static str);
+
+impl<T: Clone + Send + Sync + 'static> FromEventParts for Extension<T> {
+    type Rejection = MissingExtension;
+    fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+        ctx.socket
+            .extension::<T>()
+            .map(Extension)
+            .ok_or(MissingExtension(std::any::type_name::<T>()))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromEventParts for Option<Extension<T>> {
+    type Rejection = std::convert::Infallible;
+    fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+        Ok(ctx.socket.extension::<T>().map(Extension))
+    }
+}
+
+/// The broadcast context of the event: every socket of the namespace except the sender.
+/// Narrow it with `.to(room)`, `.except(room)`, `.volatile()`.
+impl FromEventParts for crate::BroadcastOperator {
+    type Rejection = std::convert::Infallible;
+    fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+        Ok(ctx.socket.broadcast())
+    }
+}
+
+/// The namespace of the event, for emits to everyone (sender included), rooms and lookups.
+impl FromEventParts for Arc<crate::Namespace> {
+    type Rejection = std::convert::Infallible;
+    fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+        Ok(ctx.socket.namespace().clone())
     }
 }
