@@ -12,7 +12,33 @@ use crate::{
     socketio::{self, EmitError, Frames, Payload, Protocol},
 };
 
-/// Room arguments: a name, several names, or owned `Room`s.
+/// A typed room: a value that knows its room name, so handlers pass `GameRoom(42)` instead
+/// of formatting `"game:42"` in several places.
+///
+/// ```
+/// use realtime_core::{broadcast::RoomName, Room};
+///
+/// struct GameRoom(u64);
+///
+/// impl RoomName for GameRoom {
+///     fn room_name(&self) -> Room {
+///         format!("game:{}", self.0).into()
+///     }
+/// }
+/// // socket.join(GameRoom(42)); socket.to(GameRoom(42)).emit("move", &m);
+/// ```
+pub trait RoomName {
+    /// The room's name.
+    fn room_name(&self) -> Room;
+}
+
+impl<T: RoomName> IntoRooms for T {
+    fn into_rooms(self) -> SmallVec<[Room; 2]> {
+        smallvec::smallvec![self.room_name()]
+    }
+}
+
+/// Room arguments: a name, several names, owned `Room`s, or typed rooms ([`RoomName`]).
 pub trait IntoRooms {
     /// The rooms.
     fn into_rooms(self) -> SmallVec<[Room; 2]>;

@@ -34,19 +34,26 @@ pub mod engine;
 pub mod handler;
 pub mod namespace;
 mod plain_ws;
+pub mod registry;
+pub mod reply;
 pub mod server;
 pub mod socket;
 pub mod socketio;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
-pub use broadcast::{BroadcastOperator, IntoRooms};
+pub use broadcast::{BroadcastOperator, IntoRooms, RoomName};
 pub use config::Config;
 pub use engine::CloseReason;
 pub use handler::{
-    AckSender, Bin, Data, Event, EventContext, FromEvent, FromEventParts, Handler, IntoReply,
+    AckSender, Bin, Data, Event, EventContext, Extension, FromEvent, FromEventParts, Handler,
     State, TryData,
 };
-pub use namespace::{ConnectError, Namespace, NamespaceBuilder};
+pub use namespace::{ConnectError, Lifecycle, Namespace, NamespaceBuilder, Target};
+pub use reply::{IntoReply, Reply};
 pub use server::{BuildError, Realtime, RealtimeBuilder};
 pub use socket::{AckError, Handshake, Socket};
 pub use socketio::{EmitError, Payload, Protocol, SocketId};

@@ -1,6 +1,6 @@
 //! Namespaces: their definitions (handlers, middleware) and their live sockets.
 
-use std::{collections::HashMap, future::Future, sync::Arc};
+use std::{borrow::Cow, collections::HashMap, future::Future, sync::Arc};
 
 use dashmap::DashMap;
 use serde::Serialize;
@@ -60,68 +60,163 @@ impl std::error::Error for ConnectError {}
 pub(crate) type BoxedMiddleware =
     Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
 
+/// The connection lifecycle events a namespace can have handlers for (weroll's event list,
+/// in Rust names). The shakehand events fire from the `$init` session handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lifecycle {
+    /// A socket joined the namespace (weroll's `connection`).
+    Connect,
+    /// A socket left the namespace, for whatever reason (`disconnect`).
+    Disconnect,
+    /// The client asked to shake hands (`shakeHandStart`).
+    ShakehandStart,
+    /// The handshake was processed; `Data<bool>` says whether it succeeded
+    /// (`shakeHandComplete`).
+    ShakehandComplete,
+    /// The handshake succeeded, or no handshake is required (`shakeHandSuccess`).
+    ShakehandSuccess,
+    /// The handshake failed or timed out (`shakeHandFail`).
+    ShakehandFail,
+}
+
+impl Lifecycle {
+    const ALL: [Lifecycle; 6] = [
+        Lifecycle::Connect,
+        Lifecycle::Disconnect,
+        Lifecycle::ShakehandStart,
+        Lifecycle::ShakehandComplete,
+        Lifecycle::ShakehandSuccess,
+        Lifecycle::ShakehandFail,
+    ];
+
+    /// The name handlers of this event see as their `Event`.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            Lifecycle::Connect => "connection",
+            Lifecycle::Disconnect => "disconnect",
+            Lifecycle::ShakehandStart => "shakeHandStart",
+            Lifecycle::ShakehandComplete => "shakeHandComplete",
+            Lifecycle::ShakehandSuccess => "shakeHandSuccess",
+            Lifecycle::ShakehandFail => "shakeHandFail",
+        }
+    }
+
+    fn index(self) -> usize {
+        Lifecycle::ALL
+            .iter()
+            .position(|l| *l == self)
+            .expect("listed in ALL")
+    }
+}
+
+/// What a handler is registered for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// An event sent by clients.
+    Event(Cow<'static, str>),
+    /// A connection lifecycle event.
+    Lifecycle(Lifecycle),
+    /// Events no other handler takes.
+    Fallback,
+}
+
 /// What a namespace does: its handlers and middleware. Dynamic namespaces share one.
 #[derive(Default)]
 pub(crate) struct NamespaceDef {
     pub(crate) handlers: HashMap<Arc<str>, BoxedHandler>,
-    pub(crate) on_connect: Option<BoxedHandler>,
-    pub(crate) on_disconnect: Option<BoxedHandler>,
+    lifecycle: [Option<BoxedHandler>; 6],
     pub(crate) fallback: Option<BoxedHandler>,
     pub(crate) middleware: Vec<BoxedMiddleware>,
 }
 
+impl NamespaceDef {
+    /// The handler for a lifecycle event, if any.
+    pub(crate) fn lifecycle(&self, event: Lifecycle) -> Option<&BoxedHandler> {
+        self.lifecycle[event.index()].as_ref()
+    }
+}
+
 /// Registers handlers and middleware for a namespace.
 ///
-/// This is the explicit registration API; the `#[event]` macros generate calls to it.
+/// This is the explicit registration API; the `#[event]` macros register through the same
+/// path, found by `RealtimeBuilder::build`.
 #[derive(Default)]
 pub struct NamespaceBuilder {
     pub(crate) def: NamespaceDef,
-    /// Handler type names per event, to name both functions when one is registered twice.
-    pub(crate) names: HashMap<Arc<str>, &'static str>,
-    pub(crate) duplicates: Vec<(Arc<str>, &'static str, &'static str)>,
+    /// The function registered for each target, to name both when one is registered twice.
+    names: Vec<(Target, &'static str)>,
+    pub(crate) duplicates: Vec<(Target, &'static str, &'static str)>,
 }
 
 impl std::fmt::Debug for NamespaceBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NamespaceBuilder")
-            .field("events", &self.names)
+            .field("handlers", &self.names)
             .finish()
     }
 }
 
 impl NamespaceBuilder {
+    /// Registers a type-erased handler for `target`; `function` names it in errors.
+    pub(crate) fn register(
+        mut self,
+        target: Target,
+        function: &'static str,
+        handler: BoxedHandler,
+    ) -> Self {
+        if let Some((_, previous)) = self.names.iter().find(|(t, _)| *t == target) {
+            self.duplicates.push((target.clone(), previous, function));
+        }
+        self.names.push((target.clone(), function));
+        match target {
+            Target::Event(event) => {
+                self.def.handlers.insert(Arc::from(&*event), handler);
+            }
+            Target::Lifecycle(event) => self.def.lifecycle[event.index()] = Some(handler),
+            Target::Fallback => self.def.fallback = Some(handler),
+        }
+        self
+    }
+
     /// Handles `event` with `handler`: an `async fn` of extractors.
     ///
     /// Registering a second handler for the same event is reported by `RealtimeBuilder::build`
     /// with both functions' names.
-    pub fn on<H: Handler<T>, T>(mut self, event: &str, handler: H) -> Self {
-        let event: Arc<str> = Arc::from(event);
-        let name = std::any::type_name::<H>();
-        if let Some(previous) = self.names.insert(event.clone(), name) {
-            self.duplicates.push((event.clone(), previous, name));
-        }
-        self.def.handlers.insert(event, boxed(handler));
-        self
+    pub fn on<H: Handler<T>, T>(self, event: &str, handler: H) -> Self {
+        let event = Cow::Owned(event.to_owned());
+        self.register(
+            Target::Event(event),
+            std::any::type_name::<H>(),
+            boxed(handler),
+        )
+    }
+
+    /// Handles a lifecycle event.
+    pub fn on_lifecycle<H: Handler<T>, T>(self, event: Lifecycle, handler: H) -> Self {
+        self.register(
+            Target::Lifecycle(event),
+            std::any::type_name::<H>(),
+            boxed(handler),
+        )
     }
 
     /// Runs `handler` when a socket connects (after middleware accepted it and the client got
     /// its CONNECT reply). `Data<T>` extracts the client's auth object.
-    pub fn on_connect<H: Handler<T>, T>(mut self, handler: H) -> Self {
-        self.def.on_connect = Some(boxed(handler));
-        self
+    pub fn on_connect<H: Handler<T>, T>(self, handler: H) -> Self {
+        self.on_lifecycle(Lifecycle::Connect, handler)
     }
 
     /// Runs `handler` when a socket disconnects. `Data<String>` extracts the reason
     /// (`client namespace disconnect`, `transport close`, `ping timeout`, ...).
-    pub fn on_disconnect<H: Handler<T>, T>(mut self, handler: H) -> Self {
-        self.def.on_disconnect = Some(boxed(handler));
-        self
+    pub fn on_disconnect<H: Handler<T>, T>(self, handler: H) -> Self {
+        self.on_lifecycle(Lifecycle::Disconnect, handler)
     }
 
     /// Runs `handler` for events no other handler takes. `Event` extracts the name.
-    pub fn fallback<H: Handler<T>, T>(mut self, handler: H) -> Self {
-        self.def.fallback = Some(boxed(handler));
-        self
+    pub fn fallback<H: Handler<T>, T>(self, handler: H) -> Self {
+        self.register(Target::Fallback, std::any::type_name::<H>(), boxed(handler))
     }
 
     /// Adds connection middleware. Middleware runs in order before the socket joins the
@@ -229,6 +324,21 @@ impl Namespace {
         data: &T,
     ) -> Result<(), EmitError> {
         BroadcastOperator::new(self.clone(), BroadcastOptions::default()).emit(event, data)
+    }
+
+    /// Sends `event` to every socket whose client id is `client_id` (see
+    /// [`Socket::set_client_id`]); a socket that never set one answers to its socket id.
+    pub fn send_to<T: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        client_id: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        let mut rooms: Vec<Room> = vec![crate::socket::client_room(client_id)];
+        if SocketId::parse(client_id).is_some() {
+            rooms.push(Room::from(client_id));
+        }
+        self.to(rooms).emit(event, data)
     }
 
     /// Broadcast a payload (several arguments, binary) to every socket of the namespace.

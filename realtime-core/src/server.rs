@@ -13,8 +13,8 @@ use crate::{
     adapter::{Adapter, LocalAdapter},
     config::Config,
     engine::{CloseReason, Engine},
-    handler::Handler,
-    namespace::{ConnectError, Namespace, NamespaceBuilder, NamespaceDef, Shared},
+    handler::{BoxFuture, BoxedHandler, Handler},
+    namespace::{ConnectError, Namespace, NamespaceBuilder, NamespaceDef, Shared, Target},
     socket::Socket,
     socketio::client::SocketIoLayer,
 };
@@ -30,6 +30,8 @@ pub(crate) struct ServerCore {
     namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
     dynamic: Vec<(NamespacePredicate, Arc<NamespaceDef>)>,
     adapter_factory: AdapterFactory,
+    /// Start handlers, run when serving begins.
+    start: Vec<StartHandler>,
     /// Open plain WebSocket connections, so shutdown can close them too.
     pub(crate) plain_sessions: dashmap::DashMap<crate::engine::Sid, Arc<crate::engine::Session>>,
 }
@@ -72,16 +74,36 @@ impl ServerCore {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    #[error(
-        "two handlers for event {event:?} in namespace {namespace:?}: `{first}` and `{second}`"
-    )]
+    /// Two functions were registered for the same event (or lifecycle event) of a namespace.
+    #[error("two handlers for {target} in namespace {namespace:?}: `{first}` and `{second}`")]
     DuplicateHandler {
         namespace: String,
-        event: String,
+        /// `event "hello"`, `lifecycle event Connect`, or `the fallback`.
+        target: String,
         first: &'static str,
         second: &'static str,
     },
 }
+
+impl BuildError {
+    fn duplicate(namespace: &str, ns: &NamespaceBuilder) -> Option<BuildError> {
+        let (target, first, second) = ns.duplicates.first()?;
+        let target = match target {
+            Target::Event(event) => format!("event {event:?}"),
+            Target::Lifecycle(event) => format!("lifecycle event {event:?}"),
+            Target::Fallback => "the fallback".to_owned(),
+        };
+        Some(BuildError::DuplicateHandler {
+            namespace: namespace.to_owned(),
+            target,
+            first,
+            second,
+        })
+    }
+}
+
+/// A start handler, type-erased.
+type StartHandler = Arc<dyn Fn(Realtime) -> BoxFuture<()> + Send + Sync>;
 
 /// Builds a [`Realtime`] server.
 #[must_use]
@@ -92,6 +114,8 @@ pub struct RealtimeBuilder {
     state: http::Extensions,
     cors: Option<CorsLayer>,
     adapter_factory: AdapterFactory,
+    start: Vec<StartHandler>,
+    collect_registered: bool,
 }
 
 impl std::fmt::Debug for RealtimeBuilder {
@@ -111,6 +135,8 @@ impl Default for RealtimeBuilder {
             state: http::Extensions::new(),
             cors: None,
             adapter_factory: Arc::new(|_| Box::new(LocalAdapter::new())),
+            start: Vec::new(),
+            collect_registered: true,
         }
     }
 }
@@ -200,7 +226,10 @@ impl RealtimeBuilder {
     }
 
     /// Builds the server. Fails if an event has two handlers in one namespace.
-    pub fn build(self) -> Result<Realtime, BuildError> {
+    pub fn build(mut self) -> Result<Realtime, BuildError> {
+        if self.collect_registered {
+            self = self.with_registered_handlers();
+        }
         let shared = Arc::new(Shared {
             config: Arc::new(self.config),
             state: self.state,
@@ -211,13 +240,8 @@ impl RealtimeBuilder {
             defined.push(("/".into(), NamespaceBuilder::default()));
         }
         for (name, ns) in defined {
-            if let Some((event, first, second)) = ns.duplicates.first() {
-                return Err(BuildError::DuplicateHandler {
-                    namespace: name,
-                    event: event.to_string(),
-                    first,
-                    second,
-                });
+            if let Some(err) = BuildError::duplicate(&name, &ns) {
+                return Err(err);
             }
             let adapter = (self.adapter_factory)(&name);
             namespaces.insert(
@@ -227,13 +251,8 @@ impl RealtimeBuilder {
         }
         let mut dynamic = Vec::new();
         for (matches, ns) in self.dynamic {
-            if let Some((event, first, second)) = ns.duplicates.first() {
-                return Err(BuildError::DuplicateHandler {
-                    namespace: "<dynamic>".into(),
-                    event: event.to_string(),
-                    first,
-                    second,
-                });
+            if let Some(err) = BuildError::duplicate("<dynamic>", &ns) {
+                return Err(err);
             }
             dynamic.push((matches, Arc::new(ns.def)));
         }
@@ -243,6 +262,7 @@ impl RealtimeBuilder {
             dynamic,
             adapter_factory: self.adapter_factory,
             plain_sessions: dashmap::DashMap::new(),
+            start: self.start,
         });
         let engine = Engine::new(shared.config.clone(), SocketIoLayer(core.clone()));
         Ok(Realtime {
@@ -250,6 +270,40 @@ impl RealtimeBuilder {
             engine,
             cors: self.cors,
         })
+    }
+
+    /// Builds without the handlers registered by `#[event]` and its siblings: only what was
+    /// registered on this builder counts. For tests that assemble a server by hand in a
+    /// binary whose other modules use the macros.
+    pub fn without_registered_handlers(mut self) -> Self {
+        self.collect_registered = false;
+        self
+    }
+
+    /// Runs `handler` once when the server starts serving (weroll's `start` event).
+    pub fn on_start<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Realtime) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.start.push(Arc::new(move |rt| Box::pin(handler(rt))));
+        self
+    }
+
+    /// Adds every handler the macros registered (done by `build` unless turned off).
+    fn with_registered_handlers(mut self) -> Self {
+        for r in crate::registry::registrations() {
+            let handler: BoxedHandler = Arc::new(r.handler);
+            self = self.namespace(r.namespace, |ns| {
+                ns.register(r.target.clone(), r.function, handler)
+            });
+        }
+        for r in crate::registry::start_registrations() {
+            tracing::trace!(function = r.function, "registered start handler");
+            self.start.push(Arc::new(r.handler));
+        }
+        self.collect_registered = false;
+        self
     }
 }
 
@@ -358,6 +412,9 @@ impl Realtime {
     ) -> std::io::Result<()> {
         use axum::serve::ListenerExt;
         tracing::info!(addr = ?listener.local_addr().ok(), "realtime server listening");
+        for handler in &self.core.start {
+            crate::handler::start(handler(self.clone()));
+        }
         let listener = listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::debug!(%err, "could not set TCP_NODELAY");

@@ -120,6 +120,8 @@ pub(crate) struct SocketInner {
     /// Server → client acks awaiting their reply. Empty (no allocation) when none are.
     acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
     extensions: Mutex<http::Extensions>,
+    /// weroll's clientID once set (a user id after login); the socket id until then.
+    client_id: Mutex<Option<Arc<str>>>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -152,6 +154,7 @@ impl Socket {
             next_ack: AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
             extensions: Mutex::new(http::Extensions::new()),
+            client_id: Mutex::new(None),
         }))
     }
 
@@ -355,6 +358,52 @@ impl Socket {
         }
     }
 
+    /// weroll's `clientID`: the id [`Socket::send_to`] reaches this socket by. It is the
+    /// socket id until [`Socket::set_client_id`] gives it another (a user id once the user is
+    /// known, so that every connection of that user shares it).
+    pub fn client_id(&self) -> Arc<str> {
+        let id = self.0.client_id.lock().unwrap_or_else(|e| e.into_inner());
+        id.clone().unwrap_or_else(|| Arc::from(self.id().as_str()))
+    }
+
+    /// Gives this socket a client id shared with other connections (all of one user's
+    /// devices, say); `send_to(client_id, ...)` then reaches every one of them.
+    pub fn set_client_id(&self, client_id: impl Into<Arc<str>>) {
+        let client_id = client_id.into();
+        let previous = self
+            .0
+            .client_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(client_id.clone());
+        if let Some(previous) = previous {
+            self.leave(client_room(&previous));
+        }
+        self.join(client_room(&client_id));
+    }
+
+    /// Sends `event` to every socket of this namespace whose client id is `client_id`
+    /// (weroll's `sendTo`): each connection of a user on three devices gets it once.
+    pub fn send_to<T: Serialize + ?Sized>(
+        &self,
+        client_id: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.0.ns.send_to(client_id, event, data)
+    }
+
+    /// Joins rooms; awaitable like weroll's `enterRoom`, so code stays the same when a
+    /// cluster adapter has to reach other nodes.
+    pub async fn enter_room(&self, rooms: impl IntoRooms) {
+        self.join(rooms)
+    }
+
+    /// Leaves rooms; the awaitable counterpart of [`Socket::enter_room`].
+    pub async fn leave_room(&self, rooms: impl IntoRooms) {
+        self.leave(rooms)
+    }
+
     /// Joins one or more rooms.
     pub fn join(&self, rooms: impl IntoRooms) {
         self.0.ns.adapter.join(self.id(), &rooms.into_rooms());
@@ -466,7 +515,7 @@ impl Socket {
         ns.adapter.leave_all(self.id());
         ns.remove_socket(self.id());
         self.lock_acks().clear();
-        if let Some(handler) = &ns.def.on_disconnect {
+        if let Some(handler) = &ns.def.lifecycle(crate::namespace::Lifecycle::Disconnect) {
             let payload = Payload::from_value(Value::from(reason));
             crate::handler::start(handler(EventContext::new(
                 self.clone(),
@@ -492,6 +541,11 @@ impl Socket {
                 Some(handler) => (Arc::from(event), handler),
                 None => {
                     tracing::debug!(socket = %self.id(), %event, "no handler for event");
+                    // A raw text frame's implicit reply id is not a question to answer.
+                    if let Some(id) = ack_id.filter(|id| *id != crate::plain_ws::RAW_REPLY) {
+                        let message = format!("no handler for event {event:?}");
+                        let _ = self.send_ack(id, &crate::reply::error_payload(message.into()));
+                    }
                     return;
                 }
             },
@@ -503,6 +557,11 @@ impl Socket {
             ack_id,
         )));
     }
+}
+
+/// The internal room holding the sockets of one client id.
+pub(crate) fn client_room(client_id: &str) -> Room {
+    Room::from(format!("$client:{client_id}"))
 }
 
 /// weroll's compact form `["m", [event, ...args]]` → `(event, args)`. Anything else is left

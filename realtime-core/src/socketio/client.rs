@@ -332,7 +332,11 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
         }
     }
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
-    if let Some(handler) = &socket.namespace().def.on_connect {
+    if let Some(handler) = &socket
+        .namespace()
+        .def
+        .lifecycle(crate::namespace::Lifecycle::Connect)
+    {
         let auth = Value::Object(socket.auth().clone());
         let ctx = EventContext::new(
             socket.clone(),
