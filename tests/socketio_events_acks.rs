@@ -352,10 +352,14 @@ async fn extractor_rejection_answers_an_error_ack() {
     );
     logs.wait_for("handler argument rejected").await;
 
-    // Without an ack id nothing is sent; the connection stays open and the handler still
-    // runs for a good payload.
+    // Without an ack id the client hears about it through the `$error` event; the
+    // connection stays open and the handler still runs for a good payload.
     ws.send_text(r#"42["num","str"]"#).await;
     ws.send_text(r#"42["num",7]"#).await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"42["$error",{"event":"num","error":"invalid payload for event \"num\": invalid type: string \"str\", expected u32"}]"#
+    );
     assert_eq!(ws.recv_text().await, r#"42["num-ok",7]"#);
 
     // A missing argument is `null`.

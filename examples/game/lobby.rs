@@ -1,0 +1,74 @@
+//! Connecting, logging in, and reaching a user on all of their connections.
+
+use realtime::{event, on_connect, on_disconnect, Data, Extension, Socket};
+use serde::{Deserialize, Serialize};
+
+/// Who a logged-in connection belongs to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Player {
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+pub struct Login {
+    name: String,
+}
+
+#[derive(Serialize)]
+pub struct Welcome {
+    client_id: String,
+    name: String,
+}
+
+#[on_connect]
+async fn greet(socket: Socket) {
+    let _ = socket.emit(
+        "welcome",
+        &serde_json::json!({ "id": socket.id().as_str() }),
+    );
+}
+
+/// Logs in as `name`: every connection of that name shares the client id `name`.
+/// The return value answers the client's ack; an `Err` becomes `{"error": ...}`.
+#[event("login")]
+async fn login(socket: Socket, Data(login): Data<Login>) -> Result<Welcome, String> {
+    let name = login.name.trim().to_owned();
+    if name.is_empty() {
+        return Err("a name is required".into());
+    }
+    socket.insert_extension(Player { name: name.clone() });
+    socket.set_client_id(name.as_str());
+    Ok(Welcome {
+        client_id: socket.client_id().to_string(),
+        name,
+    })
+}
+
+/// Answers with the player stored at login, or `{"error": ...}` if not logged in (the
+/// `Extension` extractor rejects the event then).
+#[event("whoami")]
+async fn whoami(Extension(player): Extension<Player>) -> Player {
+    player
+}
+
+#[derive(Deserialize)]
+pub struct Direct {
+    to: String,
+    text: String,
+}
+
+/// A direct message to every connection of the user `to`.
+#[event("dm")]
+async fn direct_message(
+    socket: Socket,
+    Extension(me): Extension<Player>,
+    Data(dm): Data<Direct>,
+) -> bool {
+    let message = serde_json::json!({ "from": me.name, "text": dm.text });
+    socket.send_to(&dm.to, "dm", &message).is_ok()
+}
+
+#[on_disconnect]
+async fn farewell(socket: Socket, Data(reason): Data<String>) {
+    tracing::info!(socket = %socket.id(), %reason, "player left");
+}

@@ -1,0 +1,43 @@
+//! A small multiplayer game server whose handlers live in several modules and register
+//! themselves with `#[event]` and the lifecycle attributes: `main` lists none of them.
+//!
+//! ```sh
+//! cargo run --example game            # Socket.IO on :3000/socket.io/, plain WebSocket on :3000/ws
+//! ```
+//!
+//! - `lobby`: connect / disconnect, login (a client id shared by all of a user's
+//!   connections), who-am-i, direct messages with `send_to`.
+//! - `table`: typed game rooms (`Table(42)`), joining, moves broadcast to the room, scores
+//!   answered through ack return values.
+//! - `admin`: a second namespace, `/admin`, guarded by middleware.
+//! - `misc`: the fallback for unknown events and the start hook.
+
+mod admin;
+mod lobby;
+mod misc;
+mod table;
+
+use realtime::Realtime;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let rt = Realtime::builder()
+        .state(table::Scores::default())
+        .namespace("/admin", |ns| ns.middleware(admin::require_admin_token))
+        .build()
+        .expect("every event has one handler");
+
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    let app = rt.router();
+    rt.serve_app(listener, app, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
