@@ -26,23 +26,77 @@ use handler::Kind;
 
 /// Registers an `async fn` as the handler of a client event.
 ///
-/// ```ignore
-/// #[event("hello")]
-/// async fn hello(socket: Socket, Data(msg): Data<Hello>) -> Reply { ... }
-///
-/// #[event("move", namespace = "/game")]
-/// async fn player_moved(room: BroadcastOperator, Data(m): Data<Move>) { ... }
-/// ```
-///
 /// The event name is a string literal (or an integer literal, for clients that use numbers
-/// as event names). Arguments are extractors; the one that consumes the payload
-/// (`Data<T>`, `TryData<T>`, `Payload`) comes last.
+/// as event names); `namespace = "/..."` picks the namespace (default `/`). Arguments are
+/// extractors in any order, except that the one consuming the payload (`Data<T>`,
+/// `TryData<T>`, `Payload`) comes last. The return value answers the client's ack: any
+/// `Serialize` value, `Result<T, E>` (`Err` becomes `{"error": e}`), `()`, `Reply`.
+///
+/// The same handler serves `socket.emit("hello", data)`, the compact
+/// `socket.emit("m", ["hello", data])` and plain WebSocket frames `["hello", data]`.
+///
+/// ```
+/// use realtime::{event, Data, Realtime, RoomName, Room, Socket};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize)]
+/// struct Hello { name: String }
+///
+/// #[derive(Serialize)]
+/// struct Welcome { text: String }
+///
+/// #[event("hello")]
+/// async fn hello(socket: Socket, Data(msg): Data<Hello>) -> Welcome {
+///     socket.join("greeted");
+///     Welcome { text: format!("hello, {}", msg.name) }
+/// }
+///
+/// struct Table(u64);
+/// impl RoomName for Table {
+///     fn room_name(&self) -> Room { format!("table:{}", self.0).into() }
+/// }
+///
+/// #[event("sit", namespace = "/game")]
+/// async fn sit(socket: Socket, Data(table): Data<u64>) -> Result<u64, String> {
+///     if table == 0 {
+///         return Err("no table 0".into()); // the client's ack gets {"error": "no table 0"}
+///     }
+///     socket.enter_room(Table(table)).await;
+///     Ok(table)
+/// }
+///
+/// fn main() {
+///     // No registration calls: build() finds both handlers.
+///     let rt = Realtime::builder().build().expect("one handler per event");
+///     assert!(rt.of("/game").is_some());
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::run(Kind::Event, attr.into(), item.into()).into()
 }
 
-/// Registers an `async fn` to run when a socket joins the namespace.
+/// Registers an `async fn` to run when a socket joins the namespace: after middleware
+/// accepted it and after the client got its CONNECT reply, so whatever it emits arrives
+/// after the client's `connect` event. `Data<T>` extracts the client's auth payload.
+///
+/// ```
+/// use realtime::{on_connect, on_disconnect, Data, Realtime, Socket};
+///
+/// #[on_connect]
+/// async fn welcome(socket: Socket) {
+///     let _ = socket.emit("welcome", socket.id().as_str());
+/// }
+///
+/// #[on_disconnect(namespace = "/chat")]
+/// async fn gone(socket: Socket, Data(reason): Data<String>) {
+///     println!("{} left: {reason}", socket.id());
+/// }
+///
+/// fn main() {
+///     Realtime::builder().build().unwrap();
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn on_connect(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::run(Kind::Lifecycle("Connect"), attr.into(), item.into()).into()
@@ -89,13 +143,42 @@ pub fn on_shakehand_fail(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::run(Kind::Lifecycle("ShakehandFail"), attr.into(), item.into()).into()
 }
 
-/// Registers an `async fn` for events no other handler takes (`Event` is the name).
+/// Registers an `async fn` for events no other handler takes (`Event` is the name). Without
+/// a fallback, an unknown event is ignored, or answered `{"error": "no handler for event
+/// ..."}` when the client asked for an ack.
+///
+/// ```
+/// use realtime::{fallback, Event, Realtime, Reply};
+///
+/// #[fallback]
+/// async fn unknown(Event(name): Event) -> Reply {
+///     Reply::error(format!("unknown event {name:?}"))
+/// }
+///
+/// fn main() {
+///     Realtime::builder().build().unwrap();
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn fallback(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::run(Kind::Fallback, attr.into(), item.into()).into()
 }
 
-/// Registers an `async fn(Realtime)` to run once when the server starts serving.
+/// Registers an `async fn(Realtime)` to run once when the server starts serving (weroll's
+/// `start` event).
+///
+/// ```
+/// use realtime::{on_start, Realtime};
+///
+/// #[on_start]
+/// async fn started(rt: Realtime) {
+///     println!("serving on {}", rt.config().path);
+/// }
+///
+/// fn main() {
+///     Realtime::builder().build().unwrap();
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn on_start(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::run(Kind::Start, attr.into(), item.into()).into()
