@@ -32,6 +32,7 @@ pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod handler;
+pub mod middleware;
 pub mod namespace;
 mod plain_ws;
 pub mod registry;
@@ -52,6 +53,7 @@ pub use handler::{
     AckSender, Bin, Data, Event, EventContext, Extension, FromEvent, FromEventParts, Handler,
     State, TryData,
 };
+pub use middleware::Middleware;
 pub use namespace::{ConnectError, Lifecycle, Namespace, NamespaceBuilder, Target};
 pub use reply::{IntoReply, Reply};
 pub use server::{BuildError, Realtime, RealtimeBuilder};

@@ -1,6 +1,6 @@
 //! Namespaces: their definitions (handlers, middleware) and their live sockets.
 
-use std::{borrow::Cow, collections::HashMap, future::Future, sync::Arc};
+use std::{borrow::Cow, collections::HashMap, sync::Arc};
 
 use dashmap::DashMap;
 use serde::Serialize;
@@ -10,7 +10,8 @@ use crate::{
     adapter::{Adapter, BroadcastOptions, Room},
     broadcast::{BroadcastOperator, IntoRooms},
     config::Config,
-    handler::{boxed, BoxFuture, BoxedHandler, Handler},
+    handler::{boxed, BoxedHandler, Handler},
+    middleware::{BoxedMiddleware, Middleware},
     socket::Socket,
     socketio::{EmitError, Payload, SocketId},
 };
@@ -55,10 +56,6 @@ impl std::fmt::Display for ConnectError {
 }
 
 impl std::error::Error for ConnectError {}
-
-/// Connection middleware, type-erased.
-pub(crate) type BoxedMiddleware =
-    Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
 
 /// The connection lifecycle events a namespace can have handlers for (weroll's event list,
 /// in Rust names). The shakehand events fire from the `$init` session handshake.
@@ -219,25 +216,33 @@ impl NamespaceBuilder {
         self.register(Target::Fallback, std::any::type_name::<H>(), boxed(handler))
     }
 
-    /// Adds connection middleware. Middleware runs in order before the socket joins the
-    /// namespace; the first `Err` refuses the connection with that error.
-    pub fn middleware<F, Fut>(mut self, middleware: F) -> Self
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
-    {
+    /// Adds connection middleware for this namespace: an `async fn` of extractors returning
+    /// `Result<(), ConnectError>` (see [`crate::middleware`]). Middleware runs in order,
+    /// after the server-wide middleware, before the socket joins the namespace; the first
+    /// `Err` refuses the connection with that error.
+    pub fn middleware<M: Middleware<T>, T>(mut self, middleware: M) -> Self {
         self.def
             .middleware
-            .push(Arc::new(move |s| Box::pin(middleware(s))));
+            .push(crate::middleware::boxed(middleware));
         self
     }
 }
 
 /// Server-wide things every namespace can reach.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) state: http::Extensions,
+    /// Server-wide connection middleware, run before each namespace's own.
+    pub(crate) middleware: Vec<BoxedMiddleware>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("middleware", &self.middleware.len())
+            .finish()
+    }
 }
 
 /// A live namespace: its sockets and rooms.

@@ -14,8 +14,8 @@ use crate::{
     config::Config,
     engine::{CloseReason, Engine},
     handler::{BoxFuture, BoxedHandler, Handler},
-    namespace::{ConnectError, Namespace, NamespaceBuilder, NamespaceDef, Shared, Target},
-    socket::Socket,
+    middleware::{BoxedMiddleware, Middleware},
+    namespace::{Namespace, NamespaceBuilder, NamespaceDef, Shared, Target},
     socketio::client::SocketIoLayer,
 };
 
@@ -116,6 +116,7 @@ pub struct RealtimeBuilder {
     adapter_factory: AdapterFactory,
     start: Vec<StartHandler>,
     collect_registered: bool,
+    middleware: Vec<BoxedMiddleware>,
 }
 
 impl std::fmt::Debug for RealtimeBuilder {
@@ -137,6 +138,7 @@ impl Default for RealtimeBuilder {
             adapter_factory: Arc::new(|_| Box::new(LocalAdapter::new())),
             start: Vec::new(),
             collect_registered: true,
+            middleware: Vec::new(),
         }
     }
 }
@@ -194,13 +196,12 @@ impl RealtimeBuilder {
         self.namespace("/", |ns| ns.on_disconnect(handler))
     }
 
-    /// Adds connection middleware to the main namespace `/`.
-    pub fn middleware<F, Fut>(self, middleware: F) -> Self
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
-    {
-        self.namespace("/", |ns| ns.middleware(middleware))
+    /// Adds server-wide connection middleware: it runs for every namespace (fixed and
+    /// dynamic) and every plain WebSocket connection, before the namespace's own middleware.
+    /// See [`crate::middleware`].
+    pub fn middleware<M: Middleware<T>, T>(mut self, middleware: M) -> Self {
+        self.middleware.push(crate::middleware::boxed(middleware));
+        self
     }
 
     /// Registers shared state for the `State<T>` extractor.
@@ -233,6 +234,7 @@ impl RealtimeBuilder {
         let shared = Arc::new(Shared {
             config: Arc::new(self.config),
             state: self.state,
+            middleware: self.middleware,
         });
         let mut namespaces = HashMap::new();
         let mut defined = self.namespaces;

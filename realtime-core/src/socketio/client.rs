@@ -239,7 +239,7 @@ impl ServerCore {
         let Some(socket) = self.new_socket(client, nsp, auth) else {
             return Ok(());
         };
-        if socket.namespace().def.middleware.is_empty() {
+        if socket.namespace().def.middleware.is_empty() && self.shared.middleware.is_empty() {
             // No middleware: accept synchronously, so an event the client sends right after
             // our CONNECT reply is guaranteed to find its socket.
             accept(client, socket);
@@ -277,12 +277,10 @@ impl ServerCore {
 
 /// Runs the namespace's middleware in order; the first refusal wins.
 async fn admit(client: Arc<Client>, socket: Socket) {
-    for middleware in &socket.namespace().def.middleware {
-        if let Err(err) = middleware(socket.clone()).await {
-            tracing::debug!(ns = socket.ns(), error = %err, "connection refused by middleware");
-            refuse(&client, socket.ns(), &err);
-            return;
-        }
+    if let Err(err) = crate::middleware::run_chain(&socket).await {
+        tracing::debug!(ns = socket.ns(), error = %err, "connection refused by middleware");
+        refuse(&client, socket.ns(), &err);
+        return;
     }
     accept(&client, socket);
 }
