@@ -27,17 +27,21 @@
 //! ```
 
 pub mod adapter;
+pub mod auth;
 pub mod broadcast;
 pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod handler;
+pub mod handshake;
 pub mod middleware;
 pub mod namespace;
 mod plain_ws;
+pub mod ratelimit;
 pub mod registry;
 pub mod reply;
 pub mod server;
+pub mod session;
 pub mod socket;
 pub mod socketio;
 
@@ -53,10 +57,13 @@ pub use handler::{
     AckSender, Bin, Data, Event, EventContext, Extension, FromEvent, FromEventParts, Handler,
     State, TryData,
 };
+pub use handshake::HandshakeConfig;
 pub use middleware::Middleware;
 pub use namespace::{ConnectError, Lifecycle, Namespace, NamespaceBuilder, Target};
+pub use ratelimit::RateLimit;
 pub use reply::{IntoReply, Reply};
 pub use server::{BuildError, Realtime, RealtimeBuilder};
+pub use session::{MemorySessionStore, RedisSessionStore, Session, SessionStore};
 pub use socket::{AckError, Handshake, Socket};
 pub use socketio::{EmitError, Payload, Protocol, SocketId};
 pub use tower_http::cors::CorsLayer;

@@ -49,6 +49,15 @@ impl Handshake {
         }
     }
 
+    /// A query parameter of the handshake URI, percent-decoded.
+    pub fn query_decoded(&self, key: &str) -> Option<String> {
+        let query = self.uri.query()?;
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()?
+            .into_iter()
+            .find_map(|(k, v)| (k == key).then_some(v))
+    }
+
     /// A query parameter of the handshake URI (raw, not percent-decoded).
     pub fn query(&self, key: &str) -> Option<&str> {
         self.uri.query()?.split('&').find_map(|pair| {
@@ -122,6 +131,8 @@ pub(crate) struct SocketInner {
     extensions: Mutex<http::Extensions>,
     /// weroll's clientID once set (a user id after login); the socket id until then.
     client_id: Mutex<Option<Arc<str>>>,
+    /// Where the socket is in the `$init` handshake (see `handshake::state`).
+    pub(crate) handshake_state: std::sync::atomic::AtomicU8,
 }
 
 impl std::fmt::Debug for Socket {
@@ -155,6 +166,7 @@ impl Socket {
             acks: Mutex::new(HashMap::new()),
             extensions: Mutex::new(http::Extensions::new()),
             client_id: Mutex::new(None),
+            handshake_state: std::sync::atomic::AtomicU8::new(crate::handshake::state::OPEN),
         }))
     }
 
@@ -200,7 +212,7 @@ impl Socket {
         self.0.connected.load(Ordering::Acquire)
     }
 
-    fn session(&self) -> &Session {
+    pub(crate) fn session(&self) -> &Session {
         &self.0.client.session
     }
 
@@ -530,11 +542,25 @@ impl Socket {
     /// up the connection (and can itself await acks from the same client).
     pub(crate) fn dispatch_event(&self, event: String, payload: Payload, ack_id: Option<u64>) {
         let def = &self.0.ns.def;
-        let (event, payload) = if event == "m" && !def.handlers.contains_key("m") {
+        let (event, mut payload) = if event == "m" && !def.handlers.contains_key("m") {
             unwrap_compact(event, payload)
         } else {
             (event, payload)
         };
+        match self.0.client.rate_verdict() {
+            crate::ratelimit::Verdict::Allow => {}
+            verdict => {
+                crate::handshake::refuse(self, &event, ack_id, "rate limit exceeded");
+                if verdict == crate::ratelimit::Verdict::CutOff {
+                    tracing::warn!(socket = %self.id(), "client keeps flooding past its rate limit: disconnecting");
+                    self.close_connection();
+                }
+                return;
+            }
+        }
+        if !crate::handshake::admit_event(self, &event, &mut payload, ack_id) {
+            return;
+        }
         let (name, handler) = match def.handlers.get_key_value(event.as_str()) {
             Some((name, handler)) => (name.clone(), handler),
             None => match &def.fallback {
