@@ -38,6 +38,9 @@ pub struct Config {
     pub ack_timeout: Duration,
     /// Optional hook to refuse handshakes from the request head.
     pub allow_request: Option<AllowRequest>,
+    /// Events each connection may send; `None` (the default) for no limit. See
+    /// [`crate::ratelimit`].
+    pub event_rate_limit: Option<crate::ratelimit::RateLimit>,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             max_buffered_packets: 1024,
             ack_timeout: Duration::from_secs(5),
             allow_request: None,
+            event_rate_limit: None,
         }
     }
 }
@@ -90,6 +94,8 @@ setters! {
     with_max_buffered_packets: max_buffered_packets: usize;
     /// Sets [`Config::ack_timeout`].
     with_ack_timeout: ack_timeout: Duration;
+    /// Sets [`Config::event_rate_limit`].
+    with_event_rate_limit: event_rate_limit: crate::ratelimit::RateLimit;
 }
 
 impl Config {
@@ -130,6 +136,7 @@ impl fmt::Debug for Config {
             .field("max_buffered_packets", &self.max_buffered_packets)
             .field("ack_timeout", &self.ack_timeout)
             .field("allow_request", &self.allow_request.is_some())
+            .field("event_rate_limit", &self.event_rate_limit)
             .finish()
     }
 }

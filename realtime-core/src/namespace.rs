@@ -234,6 +234,8 @@ pub(crate) struct Shared {
     pub(crate) state: http::Extensions,
     /// Server-wide connection middleware, run before each namespace's own.
     pub(crate) middleware: Vec<BoxedMiddleware>,
+    /// weroll's `$init` handshake, when configured.
+    pub(crate) handshake: Option<crate::handshake::HandshakeConfig>,
 }
 
 impl std::fmt::Debug for Shared {

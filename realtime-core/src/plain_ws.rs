@@ -68,7 +68,12 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
         TransportKind::WebSocket,
         config.max_buffered_packets,
     ));
-    let client = Client::new(session.clone(), handshake, Protocol::Plain);
+    let client = Client::new(
+        session.clone(),
+        handshake,
+        Protocol::Plain,
+        config.event_rate_limit,
+    );
     core.plain_sessions
         .insert(session.sid().clone(), session.clone());
 

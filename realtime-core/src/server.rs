@@ -117,6 +117,7 @@ pub struct RealtimeBuilder {
     start: Vec<StartHandler>,
     collect_registered: bool,
     middleware: Vec<BoxedMiddleware>,
+    handshake: Option<crate::handshake::HandshakeConfig>,
 }
 
 impl std::fmt::Debug for RealtimeBuilder {
@@ -139,6 +140,7 @@ impl Default for RealtimeBuilder {
             start: Vec::new(),
             collect_registered: true,
             middleware: Vec::new(),
+            handshake: None,
         }
     }
 }
@@ -204,6 +206,12 @@ impl RealtimeBuilder {
         self
     }
 
+    /// Turns on weroll's `$init` session handshake (see [`crate::handshake`]).
+    pub fn handshake(mut self, config: crate::handshake::HandshakeConfig) -> Self {
+        self.handshake = Some(config);
+        self
+    }
+
     /// Registers shared state for the `State<T>` extractor.
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(value);
@@ -235,6 +243,7 @@ impl RealtimeBuilder {
             config: Arc::new(self.config),
             state: self.state,
             middleware: self.middleware,
+            handshake: self.handshake,
         });
         let mut namespaces = HashMap::new();
         let mut defined = self.namespaces;

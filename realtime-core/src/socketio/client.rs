@@ -41,6 +41,8 @@ pub(crate) struct Client {
     partial: Mutex<Option<Box<PartialPacket>>>,
     /// Set once any namespace accepted the client (the connect timeout stops mattering).
     joined: AtomicBool,
+    /// The connection's event rate limit bucket, when a limit is configured.
+    rate: Option<Box<Mutex<crate::ratelimit::Bucket>>>,
     /// Wakes the connect-timeout watcher when the client joins, so it ends (and frees its
     /// timer) at once instead of lingering for the rest of `connect_timeout`.
     joined_notify: tokio::sync::Notify,
@@ -51,6 +53,7 @@ impl Client {
         session: Arc<Session>,
         handshake: Handshake,
         protocol: Protocol,
+        rate_limit: Option<crate::ratelimit::RateLimit>,
     ) -> Arc<Client> {
         Arc::new(Client {
             session,
@@ -59,6 +62,8 @@ impl Client {
             sockets: Mutex::new(SmallVec::new()),
             partial: Mutex::new(None),
             joined: AtomicBool::new(false),
+            rate: rate_limit
+                .map(|limit| Box::new(Mutex::new(crate::ratelimit::Bucket::new(limit)))),
             joined_notify: tokio::sync::Notify::new(),
         })
     }
@@ -99,6 +104,17 @@ impl Client {
         }
     }
 
+    /// Takes a token from the connection's rate limit bucket for one event.
+    pub(crate) fn rate_verdict(&self) -> crate::ratelimit::Verdict {
+        match &self.rate {
+            None => crate::ratelimit::Verdict::Allow,
+            Some(bucket) => bucket
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(std::time::Instant::now()),
+        }
+    }
+
     /// Queues a Socket.IO packet for this client.
     fn send_text(&self, text: String) {
         let _ = self.session.send(Frame::message_prefixed(text));
@@ -134,6 +150,7 @@ impl EngineHandler for SocketIoLayer {
             session,
             Handshake::from_request(request),
             Protocol::SocketIo,
+            self.0.shared.config.event_rate_limit,
         );
         client.watch_connect_timeout(self.0.shared.config.connect_timeout);
         client
@@ -344,4 +361,5 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
         );
         crate::handler::start(handler(ctx));
     }
+    crate::handshake::on_connected(&socket);
 }

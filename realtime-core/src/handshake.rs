@@ -1,0 +1,297 @@
+//! weroll's `$init` handshake: a client proves who it is with its session before it may
+//! send events.
+//!
+//! With a [`HandshakeConfig`] on the builder, every socket (Socket.IO or plain WebSocket)
+//! goes through it:
+//!
+//! - `shakehand` off: the socket is accepted as it connects; `shakeHandSuccess` fires and
+//!   the server pushes `$init` with `{"clientID": <socket id>}`, as weroll does.
+//! - `shakehand` on: the client must emit `$init` with
+//!   `{"_sess": {"userid", "token", "tokentimestamp"}}` within `shakehand_timeout`
+//!   (default 15 s). The session is verified against the [`SessionStore`]. Then, in this
+//!   order: `shakeHandStart` (data: the `$init` payload), `shakeHandComplete` (data: `true`
+//!   or `false`), and `shakeHandSuccess` or `shakeHandFail` (data: the reason).
+//!   - Success: the client id becomes the user id (so `send_to(userid)` reaches all of the
+//!     user's connections), the [`Session`] is stored on the socket for the `Session`
+//!     extractor, and the server answers `$init` with `{"clientID": userid}` (and the ack,
+//!     if one was asked for).
+//!   - A guest (no `_sess`) is accepted only with `allow_guest`; its client id is the
+//!     socket id.
+//!   - Failure (bad or expired session, guest not allowed, store down): the client gets
+//!     `$error` with `{"event": "$init", "error": <why>}` (or the error ack) and is
+//!     disconnected. No handshake within the timeout: the same, with `handshake timed out`.
+//!   - Any other event before the handshake succeeded is refused with
+//!     `handshake required: emit $init first` and never reaches a handler.
+
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{
+    handler::EventContext,
+    namespace::Lifecycle,
+    reply::error_payload,
+    session::{self, Session, SessionStore},
+    socket::Socket,
+    socketio::Payload,
+};
+
+/// weroll's handshake settings, in Rust names.
+#[derive(Clone)]
+pub struct HandshakeConfig {
+    /// Accept clients without a session (guests). Default false.
+    pub allow_guest: bool,
+    /// Require the `$init` handshake before any event. Default false.
+    pub shakehand: bool,
+    /// How long a client has to complete the handshake. Default 15 s.
+    pub shakehand_timeout: Duration,
+    /// Where sessions are verified.
+    pub store: Arc<dyn SessionStore>,
+}
+
+impl std::fmt::Debug for HandshakeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandshakeConfig")
+            .field("allow_guest", &self.allow_guest)
+            .field("shakehand", &self.shakehand)
+            .field("shakehand_timeout", &self.shakehand_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandshakeConfig {
+    /// The defaults (no guests, no required handshake, 15 s) with sessions from `store`.
+    pub fn new(store: impl SessionStore) -> HandshakeConfig {
+        HandshakeConfig::with_store(Arc::new(store))
+    }
+
+    /// Like [`HandshakeConfig::new`], with a shared store.
+    pub fn with_store(store: Arc<dyn SessionStore>) -> HandshakeConfig {
+        HandshakeConfig {
+            allow_guest: false,
+            shakehand: false,
+            shakehand_timeout: Duration::from_secs(15),
+            store,
+        }
+    }
+
+    /// Sets [`HandshakeConfig::allow_guest`].
+    pub fn allow_guest(mut self, allow: bool) -> Self {
+        self.allow_guest = allow;
+        self
+    }
+
+    /// Sets [`HandshakeConfig::shakehand`].
+    pub fn shakehand(mut self, required: bool) -> Self {
+        self.shakehand = required;
+        self
+    }
+
+    /// Sets [`HandshakeConfig::shakehand_timeout`].
+    pub fn shakehand_timeout(mut self, timeout: Duration) -> Self {
+        self.shakehand_timeout = timeout;
+        self
+    }
+}
+
+/// Where a socket is in the handshake (kept in the socket as a byte).
+pub(crate) mod state {
+    /// No handshake configured, or completed: events flow.
+    pub(crate) const OPEN: u8 = 0;
+    /// Waiting for `$init`.
+    pub(crate) const PENDING: u8 = 1;
+    /// `$init` received, verification under way.
+    pub(crate) const VERIFYING: u8 = 2;
+}
+
+/// The event clients send (and receive) for the handshake.
+pub const INIT_EVENT: &str = "$init";
+
+#[derive(Deserialize)]
+struct InitPayload {
+    #[serde(rename = "_sess")]
+    sess: Option<Credentials>,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    userid: String,
+    token: String,
+    #[serde(deserialize_with = "number_or_string")]
+    tokentimestamp: u64,
+}
+
+/// weroll clients send the timestamp as a number or as a string.
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| serde::de::Error::custom("tokentimestamp out of range")),
+        Value::String(s) => s.parse().map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("tokentimestamp must be a number")),
+    }
+}
+
+fn fire(socket: &Socket, event: Lifecycle, data: Value) {
+    if let Some(handler) = socket.namespace().def.lifecycle(event) {
+        let ctx = EventContext::new(
+            socket.clone(),
+            Arc::from(event.event_name()),
+            Payload::from_value(data),
+            None,
+        );
+        crate::handler::start(handler(ctx));
+    }
+}
+
+fn push_init(socket: &Socket) {
+    let _ = socket.emit(
+        INIT_EVENT,
+        &serde_json::json!({ "clientID": &*socket.client_id() }),
+    );
+}
+
+/// A socket just joined its namespace.
+pub(crate) fn on_connected(socket: &Socket) {
+    let Some(config) = socket.namespace().shared.handshake.clone() else {
+        return;
+    };
+    if !config.shakehand {
+        fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
+        push_init(socket);
+        return;
+    }
+    socket
+        .0
+        .handshake_state
+        .store(state::PENDING, Ordering::Release);
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(config.shakehand_timeout) => {}
+            // A socket that leaves just its namespace is caught by the `connected` check below.
+            _ = socket.session().closed() => return,
+        }
+        if socket.0.handshake_state.load(Ordering::Acquire) != state::OPEN && socket.connected() {
+            tracing::info!(socket = %socket.id(), "no $init handshake in time: disconnecting");
+            fail(&socket, None, "handshake timed out");
+        }
+    });
+}
+
+/// Decides whether an event may be dispatched. `$init` during a pending handshake starts
+/// verification; anything else then is refused. Returns whether to dispatch.
+pub(crate) fn admit_event(
+    socket: &Socket,
+    event: &str,
+    payload: &mut Payload,
+    ack_id: Option<u64>,
+) -> bool {
+    match socket.0.handshake_state.load(Ordering::Acquire) {
+        state::OPEN => true,
+        state::PENDING if event == INIT_EVENT => {
+            if socket
+                .0
+                .handshake_state
+                .compare_exchange(
+                    state::PENDING,
+                    state::VERIFYING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                let data = payload.args.first().cloned().unwrap_or(Value::Null);
+                tokio::spawn(verify(socket.clone(), data, ack_id));
+            }
+            false
+        }
+        _ => {
+            tracing::debug!(socket = %socket.id(), event, "event before the $init handshake: refused");
+            refuse(
+                socket,
+                event,
+                ack_id,
+                "handshake required: emit $init first",
+            );
+            false
+        }
+    }
+}
+
+/// Answers an event that will not be dispatched: its error ack, or the `$error` event.
+pub(crate) fn refuse(socket: &Socket, event: &str, ack_id: Option<u64>, message: &str) {
+    match ack_id {
+        Some(id) => {
+            let _ = socket.send_ack(id, &error_payload(Value::from(message)));
+        }
+        None => {
+            let _ = socket.emit(
+                "$error",
+                &serde_json::json!({ "event": event, "error": message }),
+            );
+        }
+    }
+}
+
+async fn verify(socket: Socket, data: Value, ack_id: Option<u64>) {
+    let Some(config) = socket.namespace().shared.handshake.clone() else {
+        return;
+    };
+    fire(&socket, Lifecycle::ShakehandStart, data.clone());
+    let outcome = match serde_json::from_value::<InitPayload>(data) {
+        Err(err) => Err(format!("invalid $init payload: {err}")),
+        Ok(InitPayload { sess: None }) if config.allow_guest => Ok(None),
+        Ok(InitPayload { sess: None }) => {
+            Err("a session is required (guests are not allowed)".to_owned())
+        }
+        Ok(InitPayload { sess: Some(c) }) => {
+            match session::verify(&*config.store, &c.userid, &c.token, c.tokentimestamp).await {
+                Ok(Some(session)) => Ok(Some(session)),
+                Ok(None) => Err("invalid or expired session".to_owned()),
+                Err(err) => {
+                    tracing::error!(%err, "session store failed during $init");
+                    Err("session store unavailable".to_owned())
+                }
+            }
+        }
+    };
+    fire(
+        &socket,
+        Lifecycle::ShakehandComplete,
+        Value::Bool(outcome.is_ok()),
+    );
+    match outcome {
+        Ok(session) => succeed(&socket, session, ack_id),
+        Err(reason) => fail(&socket, ack_id, &reason),
+    }
+}
+
+fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
+    if let Some(session) = session {
+        socket.set_client_id(session.userid.as_str());
+        socket.insert_extension(session);
+    }
+    socket
+        .0
+        .handshake_state
+        .store(state::OPEN, Ordering::Release);
+    tracing::debug!(socket = %socket.id(), client_id = %socket.client_id(), "$init handshake succeeded");
+    fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
+    let reply = serde_json::json!({ "clientID": &*socket.client_id() });
+    if let Some(id) = ack_id {
+        let _ = socket.send_ack(id, &Payload::from_value(reply.clone()));
+    }
+    let _ = socket.emit(INIT_EVENT, &reply);
+}
+
+fn fail(socket: &Socket, ack_id: Option<u64>, reason: &str) {
+    tracing::info!(socket = %socket.id(), reason, "$init handshake failed: disconnecting");
+    fire(socket, Lifecycle::ShakehandFail, Value::from(reason));
+    refuse(socket, INIT_EVENT, ack_id, reason);
+    socket.disconnect();
+}
