@@ -52,7 +52,7 @@ use axum::{
     Router,
 };
 use realtime::{
-    AckSender, Bin, ConnectError, CorsLayer, Data, Event, Payload, Realtime, Socket, State, TryData,
+    AckSender, Bin, ConnectError, CorsLayer, Data, Event, Payload, Realtime, Reply, Socket, State, TryData,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -68,8 +68,11 @@ async fn welcome(socket: Socket) {
     );
 }
 
-async fn echo(socket: Socket, payload: Payload) {
+/// Emits the arguments back as the event `echo`. Returns `Reply::none()` so that a client
+/// that asks for an ack anyway gets none (the client-side timeout test relies on it).
+async fn echo(socket: Socket, payload: Payload) -> Reply {
     let _ = socket.emit_payload("echo", &payload);
+    Reply::none()
 }
 
 async fn ack_echo(ack: AckSender, payload: Payload) {

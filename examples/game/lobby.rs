@@ -20,6 +20,8 @@ pub struct Welcome {
     name: String,
 }
 
+/// Greets every new connection, Socket.IO or plain WebSocket, before its first event is
+/// handled.
 #[on_connect]
 async fn greet(socket: Socket) {
     let _ = socket.emit(
@@ -57,7 +59,8 @@ pub struct Direct {
     text: String,
 }
 
-/// A direct message to every connection of the user `to`.
+/// A direct message to every connection of the user `to` (whatever protocol each one
+/// speaks), once per connection. Only logged-in players may send one.
 #[event("dm")]
 async fn direct_message(
     socket: Socket,
@@ -68,7 +71,16 @@ async fn direct_message(
     socket.send_to(&dm.to, "dm", &message).is_ok()
 }
 
+/// Tells the lobby that a logged-in player left. `Option<Extension<T>>` is the extractor
+/// for a value that may be missing (a connection that never logged in); `Data<String>` is
+/// the disconnect reason.
 #[on_disconnect]
-async fn farewell(socket: Socket, Data(reason): Data<String>) {
+async fn farewell(socket: Socket, player: Option<Extension<Player>>, Data(reason): Data<String>) {
     tracing::info!(socket = %socket.id(), %reason, "player left");
+    if let Some(Extension(player)) = player {
+        let _ = socket.broadcast().emit(
+            "left",
+            &serde_json::json!({ "name": player.name, "reason": reason }),
+        );
+    }
 }

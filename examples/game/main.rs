@@ -8,13 +8,18 @@
 //! - `lobby`: connect / disconnect, login (a client id shared by all of a user's
 //!   connections), who-am-i, direct messages with `send_to`.
 //! - `table`: typed game rooms (`Table(42)`), joining, moves broadcast to the room, scores
-//!   answered through ack return values.
+//!   in shared state answered through ack return values, dice answered with `AckSender`.
+//! - `replays`: binary data with `Bin` and `Payload`, bare binary frames from plain clients.
 //! - `admin`: a second namespace, `/admin`, guarded by middleware.
 //! - `misc`: the fallback for unknown events and the start hook.
+//!
+//! Every handler serves Socket.IO clients and plain WebSocket clients alike; both kinds
+//! share rooms, broadcasts and client ids.
 
 mod admin;
 mod lobby;
 mod misc;
+mod replays;
 mod table;
 
 use realtime::Realtime;

@@ -2,10 +2,13 @@
 
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, RandomState},
     sync::{Arc, Mutex},
 };
 
-use realtime::{event, BroadcastOperator, Data, Room, RoomName, Socket, State, TryData};
+use realtime::{
+    event, AckSender, BroadcastOperator, Data, Payload, Room, RoomName, Socket, State, TryData,
+};
 use serde::{Deserialize, Serialize};
 
 /// A game table, as a typed room: handlers pass `Table(7)`, never `"table:7"`.
@@ -29,18 +32,30 @@ pub struct Move {
     y: i32,
 }
 
+/// The answer to `sit`: the table, and the name of the room it maps to.
+#[derive(Serialize)]
+pub struct Seat {
+    table: Table,
+    room: String,
+}
+
 /// Sits at a table: enters its room (awaitable, as weroll's `enterRoom`) and tells the
-/// others at the table, not the sender.
+/// others at the table, not the sender. A payload that is not a table number is rejected
+/// by `Data` before this runs.
 #[event("sit")]
-async fn sit(socket: Socket, Data(table): Data<Table>) -> Table {
+async fn sit(socket: Socket, Data(table): Data<Table>) -> Seat {
     socket.enter_room(table).await;
     let _ = socket.to(table).emit(
         "seated",
         &serde_json::json!({ "id": socket.id().as_str(), "table": table }),
     );
-    table
+    Seat {
+        table,
+        room: table.room_name().to_string(),
+    }
 }
 
+/// Leaves a table. Returning `()` answers an ack with no arguments: `callback()`.
 #[event("stand")]
 async fn stand(socket: Socket, Data(table): Data<Table>) {
     socket.leave_room(table).await;
@@ -74,4 +89,33 @@ async fn score(
 ) -> Result<u64, String> {
     let table = table.map_err(|e| format!("expected a table number: {e}"))?;
     Ok(scores.0.lock().unwrap().get(&table.0).copied().unwrap_or(0))
+}
+
+#[derive(Deserialize)]
+pub struct Roll {
+    table: Table,
+    dice: u8,
+}
+
+/// Rolls dice at a table. `AckSender` answers the ack by hand, and the return value then
+/// no longer does: here with one argument per die (`callback(4, 1)`), before the handler
+/// goes on to tell the others at the table. `expected()` says whether the client asked for
+/// an ack; one that did not sees its roll as the `rolled` event, like the rest of the table.
+#[event("roll")]
+async fn roll(socket: Socket, ack: AckSender, Data(roll): Data<Roll>) {
+    let dice: Vec<u8> = (0..roll.dice.clamp(1, 6)).map(|_| die()).collect();
+    let news = serde_json::json!({ "by": socket.id().as_str(), "dice": dice });
+    if ack.expected() {
+        let mut reply = Payload::new();
+        reply.args = dice.iter().map(|&d| d.into()).collect();
+        let _ = ack.send_payload(&reply);
+        let _ = socket.to(roll.table).emit("rolled", &news);
+    } else {
+        let _ = socket.within(roll.table).emit("rolled", &news);
+    }
+}
+
+/// 1 to 6, from the standard library's randomly keyed hasher.
+fn die() -> u8 {
+    (RandomState::new().hash_one(()) % 6 + 1) as u8
 }

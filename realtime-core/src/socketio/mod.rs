@@ -182,6 +182,8 @@ pub(crate) fn encode_ack<A: Args + ?Sized>(
             let mut v = serde_json::to_value(AckBody(args))?;
             inline_binary(&mut v, binary);
             let text = match v {
+                // A handler that returned `()` has nothing to say to a raw client.
+                Value::Array(items) if items.is_empty() => return Ok(SmallVec::new()),
                 Value::Array(mut items) if items.len() == 1 => match items.pop() {
                     Some(Value::String(s)) => s,
                     Some(other) => other.to_string(),

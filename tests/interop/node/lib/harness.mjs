@@ -5,9 +5,12 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const SERVER_BIN = process.env.INTEROP_SERVER_BIN || path.join(REPO_ROOT, 'target/debug/examples/interop');
+/** The game example (examples/game/), whose handlers register themselves with `#[event]`. */
+export const GAME_SERVER_BIN = process.env.GAME_SERVER_BIN || path.join(REPO_ROOT, 'target/debug/examples/game');
 
 /** A TCP port that was free a moment ago (the OS picks it). */
 export function freePort() {
@@ -31,15 +34,17 @@ function canConnect(port) {
 }
 
 /**
- * Starts the interop server on `port` (a free one if not given) and resolves once it accepts
- * TCP connections. Returns { port, url, proc, stop(signal), output() }.
+ * Starts the interop server (or the example binary `bin`, e.g. GAME_SERVER_BIN) on `port` (a
+ * free one if not given) and resolves once it accepts TCP connections. Returns
+ * { port, url, proc, stop(signal), output() }.
  */
-export async function startServer({ port } = {}) {
-  if (!existsSync(SERVER_BIN)) {
-    throw new Error(`interop server binary not found at ${SERVER_BIN}: run \`cargo build --example interop\` from the repo root first`);
+export async function startServer({ port, bin = SERVER_BIN } = {}) {
+  if (!existsSync(bin)) {
+    const example = path.basename(bin);
+    throw new Error(`server binary not found at ${bin}: run \`cargo build --example ${example}\` from the repo root first`);
   }
   port ??= await freePort();
-  const proc = spawn(SERVER_BIN, [], {
+  const proc = spawn(bin, [], {
     env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG || 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -124,4 +129,67 @@ export function bytes(v) {
   if (!isBinary(v)) throw new Error(`expected a binary value, got ${JSON.stringify(v)}`);
   if (v instanceof ArrayBuffer) return Array.from(new Uint8Array(v));
   return Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+}
+
+/**
+ * A plain WebSocket client (the `ws` package) on `/ws` of the server at `port`, with a queue
+ * of received frames: `{ text, json, binary }` (`json` parsed when the text is JSON, `binary`
+ * a Buffer for binary frames). Resolves once the socket is open.
+ *
+ * Returns { ws, frames, closed, send(value), next(pred, what), event(name), close() }.
+ */
+export async function connectPlain(port, query = '') {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${query}`);
+  const frames = [];
+  const waiters = new Set();
+  ws.on('message', (data, isBinaryFrame) => {
+    let frame;
+    if (isBinaryFrame) {
+      frame = { binary: Buffer.from(data) };
+    } else {
+      const text = data.toString();
+      let json;
+      try { json = JSON.parse(text); } catch { json = undefined; }
+      frame = { text, json };
+    }
+    frames.push(frame);
+    for (const w of [...waiters]) w();
+  });
+  const closed = new Promise(resolve => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  await withTimeout(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 5000, 'plain websocket open');
+  return {
+    ws,
+    frames,
+    closed,
+    /** Sends a string as-is, a Buffer as a binary frame, anything else as JSON text. */
+    send: v => ws.send(typeof v === 'string' || Buffer.isBuffer(v) ? v : JSON.stringify(v)),
+    /** The first frame (removed from the queue) matching pred; waits up to `ms`. */
+    next(pred, what = 'a frame', ms = 5000) {
+      let check;
+      return withTimeout(new Promise(resolve => {
+        check = () => {
+          const i = frames.findIndex(pred);
+          if (i >= 0) { waiters.delete(check); resolve(frames.splice(i, 1)[0]); }
+        };
+        waiters.add(check);
+        check();
+      }), ms, what).finally(() => waiters.delete(check));
+    },
+    /** The first JSON frame whose first element is `event`, e.g. ['welcome', {...}]. */
+    async event(event, ms = 5000) {
+      return (await this.next(f => Array.isArray(f.json) && f.json[0] === event, `frame ["${event}", ...]`, ms)).json;
+    },
+    /** The reply `["$ack", id, ...args]` to the ack request `id`, as its arguments. */
+    async ack(id, ms = 5000) {
+      const frame = await this.next(f => Array.isArray(f.json) && f.json[0] === '$ack' && f.json[1] === id, `frame ["$ack", ${id}, ...]`, ms);
+      return frame.json.slice(2);
+    },
+    /** Sends `[event, data, ackId]` with a fresh ack id and resolves with the reply's arguments. */
+    request(event, data) {
+      const id = (this.nextId = (this.nextId ?? 0) + 1);
+      ws.send(JSON.stringify([event, data, id]));
+      return this.ack(id);
+    },
+    close() { ws.terminate(); },
+  };
 }
