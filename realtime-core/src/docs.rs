@@ -5,3 +5,6 @@ pub mod plain_websocket {}
 
 #[doc = include_str!("docs/slow_consumers.md")]
 pub mod slow_consumers {}
+
+#[doc = include_str!("docs/extractors.md")]
+pub mod extractors {}
