@@ -1,5 +1,13 @@
 //! What the macros' expansions reach through `realtime::__private`. Not a public API: names
 //! and signatures here change whenever the macros change.
+//!
+//! A registration calls `callN::<T1, .., TN, M, Fut, R>(handler, ctx)`: `T1..TN` and `R` are
+//! the argument and return types as the user wrote them, and the `_`s for `M` (the marker of
+//! the last extractor) and `Fut` (the future) carry the spans of the last argument and of the
+//! function name. Every requirement of [`Handler`] is a separate bound on one of these
+//! parameters, so a misuse is reported once, at the user's token that caused it: an argument
+//! that is not an extractor, a payload extractor that is not last, a future that is not
+//! `Send`, a return value that cannot answer an ack.
 
 pub use crate::{
     namespace::Lifecycle,
@@ -11,30 +19,233 @@ use std::future::Future;
 
 use crate::{
     handler::{BoxFuture, EventContext, FromEvent, FromEventParts, Handler},
+    reply::IntoReply,
     Realtime,
 };
 
-/// Runs `handler` for `ctx`; the body of every generated registration closure.
-pub fn call<H: Handler<T>, T>(handler: H, ctx: EventContext) -> BoxFuture<()> {
-    handler.call(ctx)
-}
+/// An argument before the last: an extractor that reads the context without consuming the
+/// payload. A trait of its own (rather than a bound on [`FromEventParts`]) so that the error
+/// explains the argument order and does not list every extractor of the crate.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used as a handler argument here",
+    label = "not an extractor that may come before the last argument",
+    note = "arguments before the last are extractors that read the event's context, such as `Socket`, `State<T>`, `Extension<T>`, `AckSender`, `Bin`, `Event`, `BroadcastOperator` or `Arc<Namespace>` (`State<T>` and `Extension<T>` need `T: Clone + Send + Sync + 'static`)",
+    note = "the extractor that consumes the payload (`Data<T>`, `TryData<T>` or `Payload`) must be the last argument"
+)]
+pub trait Extractor: FromEventParts {}
 
-/// Runs a start handler.
-pub fn call_start<F, Fut>(handler: F, rt: Realtime) -> BoxFuture<()>
+#[diagnostic::do_not_recommend]
+impl<T: FromEventParts> Extractor for T {}
+
+/// The last argument: any extractor, including one that consumes the payload.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used as a handler argument",
+    label = "not an extractor",
+    note = "handler arguments are extractors such as `Socket`, `Data<T>`, `TryData<T>`, `Payload`, `State<T>`, `Extension<T>`, `AckSender`, `Bin` or `Event` (`State<T>` and `Extension<T>` need `T: Clone + Send + Sync + 'static`)",
+    note = "the event's data is received as `Data<T>` or `TryData<T>`, where `T` implements `serde::Deserialize`: add `#[derive(serde::Deserialize)]` to a type of your own"
+)]
+pub trait LastExtractor<M>: FromEvent<M> {}
+
+#[diagnostic::do_not_recommend]
+impl<M, T: FromEvent<M>> LastExtractor<M> for T {}
+
+/// A handler's return value: it answers the client's ack.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned from an event handler",
+    label = "cannot answer an ack",
+    note = "return `()`, a `Serialize` value, a `Result<T, E>` with serializable `T` and `E`, a `Payload` or a `Reply`",
+    note = "for a type of your own, add `#[derive(serde::Serialize)]` to it"
+)]
+pub trait HandlerReturn: IntoReply {}
+
+#[diagnostic::do_not_recommend]
+impl<T: IntoReply> HandlerReturn for T {}
+
+/// Runs a handler without arguments; the body of a generated registration closure, like
+/// `call1` to `call8` for handlers of 1 to 8 arguments. The bounds are exactly what
+/// [`Handler`] needs, one per type parameter.
+pub fn call0<Fut, R>(
+    handler: impl FnOnce() -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
 where
-    F: FnOnce(Realtime) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
 {
-    Box::pin(handler(rt))
+    Handler::<((),)>::call(handler, ctx)
 }
 
-/// Compile-time check, spanned at an argument that may appear anywhere: it must borrow the
-/// context.
-pub const fn extractor<T: FromEventParts>() {}
+/// Runs a handler of one argument.
+pub fn call1<T1, M, Fut, R>(
+    handler: impl FnOnce(T1) -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
+where
+    T1: LastExtractor<M>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
+{
+    Handler::<(M, T1)>::call(handler, ctx)
+}
 
-/// Compile-time check, spanned at the last argument: it may consume the payload.
-pub const fn last_extractor<M, T: FromEvent<M>>() {}
+/// Runs a handler of 2 arguments.
+pub fn call2<T1, T2, M, Fut, R>(
+    handler: impl FnOnce(T1, T2) -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
+where
+    T1: Extractor,
+    T2: LastExtractor<M>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
+{
+    Handler::<(M, T1, T2)>::call(handler, ctx)
+}
 
-/// Compile-time check, spanned at the function name: its future must be `Send`, because
-/// handlers run on a multi-threaded runtime.
-pub fn send_future<F: Future + Send>(_: F) {}
+/// Runs a handler of 3 arguments.
+pub fn call3<T1, T2, T3, M, Fut, R>(
+    handler: impl FnOnce(T1, T2, T3) -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
+where
+    T1: Extractor,
+    T2: Extractor,
+    T3: LastExtractor<M>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
+{
+    Handler::<(M, T1, T2, T3)>::call(handler, ctx)
+}
+
+/// Runs a handler of 4 arguments.
+pub fn call4<T1, T2, T3, T4, M, Fut, R>(
+    handler: impl FnOnce(T1, T2, T3, T4) -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
+where
+    T1: Extractor,
+    T2: Extractor,
+    T3: Extractor,
+    T4: LastExtractor<M>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
+{
+    Handler::<(M, T1, T2, T3, T4)>::call(handler, ctx)
+}
+
+/// Runs a handler of 5 arguments.
+pub fn call5<T1, T2, T3, T4, T5, M, Fut, R>(
+    handler: impl FnOnce(T1, T2, T3, T4, T5) -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
+where
+    T1: Extractor,
+    T2: Extractor,
+    T3: Extractor,
+    T4: Extractor,
+    T5: LastExtractor<M>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
+{
+    Handler::<(M, T1, T2, T3, T4, T5)>::call(handler, ctx)
+}
+
+/// Runs a handler of 6 arguments.
+pub fn call6<T1, T2, T3, T4, T5, T6, M, Fut, R>(
+    handler: impl FnOnce(T1, T2, T3, T4, T5, T6) -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
+where
+    T1: Extractor,
+    T2: Extractor,
+    T3: Extractor,
+    T4: Extractor,
+    T5: Extractor,
+    T6: LastExtractor<M>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
+{
+    Handler::<(M, T1, T2, T3, T4, T5, T6)>::call(handler, ctx)
+}
+
+/// Runs a handler of 7 arguments.
+pub fn call7<T1, T2, T3, T4, T5, T6, T7, M, Fut, R>(
+    handler: impl FnOnce(T1, T2, T3, T4, T5, T6, T7) -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
+where
+    T1: Extractor,
+    T2: Extractor,
+    T3: Extractor,
+    T4: Extractor,
+    T5: Extractor,
+    T6: Extractor,
+    T7: LastExtractor<M>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
+{
+    Handler::<(M, T1, T2, T3, T4, T5, T6, T7)>::call(handler, ctx)
+}
+
+/// Runs a handler of 8 arguments.
+pub fn call8<T1, T2, T3, T4, T5, T6, T7, T8, M, Fut, R>(
+    handler: impl FnOnce(T1, T2, T3, T4, T5, T6, T7, T8) -> Fut + Clone + Send + Sync + 'static,
+    ctx: EventContext,
+) -> BoxFuture<()>
+where
+    T1: Extractor,
+    T2: Extractor,
+    T3: Extractor,
+    T4: Extractor,
+    T5: Extractor,
+    T6: Extractor,
+    T7: Extractor,
+    T8: LastExtractor<M>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerReturn,
+{
+    Handler::<(M, T1, T2, T3, T4, T5, T6, T7, T8)>::call(handler, ctx)
+}
+
+/// The argument of an `#[on_start]` handler.
+#[diagnostic::on_unimplemented(
+    message = "an #[on_start] handler takes the server handle `Realtime`, not `{Self}`",
+    label = "expected `Realtime`",
+    note = "write `async fn started(rt: Realtime)`"
+)]
+pub trait StartArgument {
+    /// The argument, from the server handle.
+    fn from_realtime(rt: Realtime) -> Self;
+}
+
+#[diagnostic::do_not_recommend]
+impl StartArgument for Realtime {
+    fn from_realtime(rt: Realtime) -> Self {
+        rt
+    }
+}
+
+/// What an `#[on_start]` handler returns: nothing.
+#[diagnostic::on_unimplemented(
+    message = "an #[on_start] handler returns nothing, not `{Self}`",
+    label = "expected `()`",
+    note = "nothing answers a start handler: remove the return type"
+)]
+pub trait StartReturn {}
+
+#[diagnostic::do_not_recommend]
+impl StartReturn for () {}
+
+/// Runs a start handler; spanned like [`call1`]: at its argument type, its name (for the
+/// future being `Send`) and its return type.
+pub fn call_start<A, Fut, R>(handler: impl FnOnce(A) -> Fut, rt: Realtime) -> BoxFuture<()>
+where
+    A: StartArgument,
+    Fut: Future<Output = R> + Send + 'static,
+    R: StartReturn,
+{
+    let future = handler(A::from_realtime(rt));
+    Box::pin(async move {
+        future.await;
+    })
+}

@@ -1,0 +1,10 @@
+use realtime::event;
+
+struct Nope;
+
+#[event("score")]
+async fn score() -> Result<u32, Nope> {
+    Err(Nope)
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use realtime::event;
+
+#[event("hello", namespace = "/a", namespace = "/b")]
+async fn hello() {}
+
+fn main() {}

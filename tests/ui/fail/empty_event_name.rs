@@ -1,0 +1,6 @@
+use realtime::event;
+
+#[event("")]
+async fn hello() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use realtime::event;
+
+#[event(hello)]
+async fn hello() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use realtime::event;
+
+#[event(true)]
+async fn hello() {}
+
+fn main() {}

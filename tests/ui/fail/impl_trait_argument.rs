@@ -1,0 +1,6 @@
+use realtime::{event, FromEventParts};
+
+#[event("hello")]
+async fn hello(_socket: impl FromEventParts) {}
+
+fn main() {}

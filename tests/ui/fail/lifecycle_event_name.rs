@@ -1,0 +1,6 @@
+use realtime::on_connect;
+
+#[on_connect("connection")]
+async fn connected() {}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use realtime::event;
+
+struct Game;
+
+impl Game {
+    #[event("hello")]
+    async fn hello(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use realtime::event;
+
+#[event(namespace = "/chat")]
+async fn hello() {}
+
+fn main() {}

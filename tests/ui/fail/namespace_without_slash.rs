@@ -1,0 +1,6 @@
+use realtime::event;
+
+#[event("hello", namespace = "chat")]
+async fn hello() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use realtime::{event, Socket};
+
+#[event("hello")]
+fn hello(_socket: Socket) {}
+
+fn main() {}

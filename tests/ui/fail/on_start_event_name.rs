@@ -1,0 +1,6 @@
+use realtime::{on_start, Realtime};
+
+#[on_start("boot")]
+async fn started(_rt: Realtime) {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use realtime::event;
+
+#[event("hello", room = "lobby")]
+async fn hello() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use realtime::on_connect;
+
+#[on_connect(namespce = "/chat")]
+async fn connected() {}
+
+fn main() {}
