@@ -52,7 +52,8 @@ use axum::{
     Router,
 };
 use realtime::{
-    AckSender, Bin, ConnectError, CorsLayer, Data, Event, Payload, Realtime, Reply, Socket, State, TryData,
+    AckSender, Bin, ConnectError, CorsLayer, Data, Event, Payload, Realtime, Reply, Socket, State,
+    TryData,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -83,11 +83,16 @@ const HANDSHAKE_ONLY_HEADERS: [http::HeaderName; 5] = [
 /// `clone()` would keep that whole buffer alive for as long as the connection lasts; for
 /// long-lived realtime connections that buffer would be most of their memory.
 fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    let kept = || headers.iter().filter(|(name, _)| !HANDSHAKE_ONLY_HEADERS.contains(name));
+    let kept = || {
+        headers
+            .iter()
+            .filter(|(name, _)| !HANDSHAKE_ONLY_HEADERS.contains(name))
+    };
     // Sized for what is kept: a WebSocket handshake is mostly the headers dropped here.
     let mut out = http::HeaderMap::with_capacity(kept().count());
     for (name, value) in kept() {
-        let mut copy = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        let mut copy =
+            http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
         copy.set_sensitive(value.is_sensitive());
         out.append(name.clone(), copy);
     }
