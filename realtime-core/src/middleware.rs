@@ -96,6 +96,16 @@ macro_rules! impl_middleware {
     };
 }
 
+impl<F, Fut> Middleware<((),)> for F
+where
+    F: FnOnce() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+{
+    fn call(self, _ctx: EventContext) -> BoxFuture<Result<(), ConnectError>> {
+        Box::pin(self())
+    }
+}
+
 impl_middleware!([], T1);
 impl_middleware!([T1], T2);
 impl_middleware!([T1, T2], T3);

@@ -133,8 +133,16 @@ impl RedisSessionStore {
         prefix: &str,
     ) -> Result<RedisSessionStore, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let connection = redis::aio::ConnectionManager::new(client)
+        // Bounded retries and timeouts: the defaults keep retrying an unreachable server for
+        // minutes, and a session store that is down should say so in seconds.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(2);
+        let connect = redis::aio::ConnectionManager::new_with_config(client, config);
+        let connection = tokio::time::timeout(Duration::from_secs(10), connect)
             .await
+            .map_err(|_| StoreError::Unavailable(format!("no answer from {url} within 10 s")))?
             .map_err(unavailable)?;
         Ok(RedisSessionStore {
             connection,

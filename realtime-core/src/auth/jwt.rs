@@ -52,6 +52,8 @@ pub enum JwtError {
     MissingClaim(String),
     #[error("malformed token")]
     Malformed,
+    #[error("token claims do not have the expected shape: {0}")]
+    Claims(String),
 }
 
 impl JwtError {
@@ -80,6 +82,7 @@ impl JwtError {
             JwtError::WrongAudience => "wrong_audience",
             JwtError::MissingClaim(_) => "missing_claim",
             JwtError::Malformed => "malformed_token",
+            JwtError::Claims(_) => "invalid_claims",
         }
     }
 }
@@ -117,9 +120,12 @@ impl Jwt {
         self
     }
 
-    /// Requires the `aud` claim to contain `audience`.
+    /// Requires the `aud` claim, and requires it to contain `audience`: a token without
+    /// `aud` is refused too (jsonwebtoken alone would only check `aud` when present).
     pub fn audience(mut self, audience: &str) -> Jwt {
-        Arc::make_mut(&mut self.validation).set_audience(&[audience]);
+        let validation = Arc::make_mut(&mut self.validation);
+        validation.set_audience(&[audience]);
+        validation.required_spec_claims.insert("aud".to_owned());
         self
     }
 
@@ -158,10 +164,15 @@ impl Jwt {
     }
 
     /// Verifies a token string and returns its claims.
+    ///
+    /// Signature and registered claims (`exp`, `nbf`, `aud`) are checked first, and only
+    /// then are the claims read into `C`: an expired token is reported as expired even if
+    /// it also lacks a field `C` needs.
     pub fn verify_token<C: DeserializeOwned>(&self, token: &str) -> Result<C, JwtError> {
-        jsonwebtoken::decode::<C>(token, &self.key, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| JwtError::from_jsonwebtoken(&e))
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+            .map_err(|e| JwtError::from_jsonwebtoken(&e))?
+            .claims;
+        serde_json::from_value(claims).map_err(|e| JwtError::Claims(e.to_string()))
     }
 
     /// The connection middleware: verifies the token, stores the claims as [`User<C>`], or
