@@ -5,7 +5,7 @@
 //! A plain connection is a [`Socket`](crate::Socket) like any other: same handlers, same
 //! rooms, same broadcasts; only its encoding differs.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     extract::{
@@ -14,11 +14,10 @@ use axum::{
     },
     response::{IntoResponse, Response},
 };
-use futures_util::SinkExt;
 use serde_json::Value;
 
 use crate::{
-    engine::{session::new_sid, CloseReason, Frame, Session, TransportKind},
+    engine::{session::new_sid, CloseReason, Session, TransportKind},
     server::ServerCore,
     socket::Handshake,
     socketio::{
@@ -101,7 +100,7 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
             _ = session.closed() => break,
             _ = session.outbox.ready() => {
                 session.outbox.drain_into(&mut batch);
-                if write_batch(&mut ws, &mut batch).await.is_err() {
+                if crate::engine::write_batch(&mut ws, &mut batch).await.is_err() {
                     session.close(CloseReason::TransportError);
                 }
             }
@@ -153,28 +152,13 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
     }
     session.close(CloseReason::TransportClose);
     session.outbox.drain_into(&mut batch);
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        write_batch(&mut ws, &mut batch).await?;
-        ws.send(Message::Close(close_frame)).await
-    })
-    .await;
+    crate::engine::close_gracefully(&mut ws, &mut batch, close_frame).await;
     core.plain_sessions.remove(session.sid());
     client.close_all(
         session
             .close_reason()
             .unwrap_or(CloseReason::TransportClose),
     );
-}
-
-async fn write_batch(ws: &mut WebSocket, batch: &mut Vec<Frame>) -> Result<(), axum::Error> {
-    for frame in batch.drain(..) {
-        ws.feed(match frame {
-            Frame::Text(t) => Message::Text(t),
-            Frame::Binary(b) => Message::Binary(b),
-        })
-        .await?;
-    }
-    ws.flush().await
 }
 
 /// Dispatches one text frame: `[event, data?, ackId?]`, `["m", [event, data], ackId?]`,

@@ -550,6 +550,9 @@ impl Socket {
         } else {
             (event, payload)
         };
+        if self.session().is_closed() {
+            return; // the rest of a payload that arrived with the packet that closed it
+        }
         match self.0.client.rate_verdict() {
             crate::ratelimit::Verdict::Allow => {}
             verdict => {

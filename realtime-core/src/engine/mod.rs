@@ -24,7 +24,7 @@ use http::{header, Method, StatusCode};
 
 pub use packet::{Frame, PacketType};
 pub use session::{CloseReason, SendError, Session, Sid, TransportKind};
-pub(crate) use websocket::configure as configure_websocket;
+pub(crate) use websocket::{close_gracefully, configure as configure_websocket, write_batch};
 
 use crate::config::Config;
 use packet::Packet;
@@ -195,8 +195,21 @@ impl<H: EngineHandler> Engine<H> {
                 entry.session.close(CloseReason::PingTimeout);
             }
             if entry.session.is_closed() {
-                // Closed but not yet unregistered: it is gone as far as clients can tell.
-                return EngineError::UnknownSid.response();
+                // After a deliberate server-side close a polling client still gets what was
+                // queued, then the close packet; otherwise the session is gone as far as
+                // clients can tell.
+                let session = &entry.session;
+                let last_poll = transport == TransportKind::Polling
+                    && parts.method == Method::GET
+                    && session
+                        .close_reason()
+                        .is_some_and(CloseReason::owes_polling_client_a_last_poll)
+                    && !session
+                        .close_delivered
+                        .load(std::sync::atomic::Ordering::Acquire);
+                if !last_poll {
+                    return EngineError::UnknownSid.response();
+                }
             }
             return match (transport, &parts.method) {
                 (TransportKind::Polling, &Method::GET) => polling::poll(&entry).await,
@@ -280,12 +293,29 @@ impl<H: EngineHandler> Engine<H> {
             .heartbeat(self.config.ping_interval, self.config.ping_timeout)
             .await;
         session.closed().await;
-        self.sessions.remove(session.sid());
         let reason = session
             .close_reason()
             .unwrap_or(CloseReason::TransportClose);
         tracing::debug!(sid = %session.sid(), %reason, "session closed");
         self.handler.on_close(&entry.conn, reason);
+        // A polling client learns of a close from its next polls, which must still find
+        // the session to collect what was queued (a DISCONNECT, the reason for a cut-off)
+        // and then the close packet. Bounded: a client that never polls again is forgotten
+        // after the pong deadline it would have had anyway.
+        if session.transport() == TransportKind::Polling && reason.owes_polling_client_a_last_poll()
+        {
+            let grace = self.config.ping_timeout;
+            let _ = tokio::time::timeout(grace, async {
+                while !session
+                    .close_delivered
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+        }
+        self.sessions.remove(session.sid());
     }
 
     /// Handles one decoded inbound packet, whatever transport brought it.

@@ -79,6 +79,10 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
                 _ => PacketType::Close,
             };
             frames.push(Frame::bare(kind));
+            // Frames queued before the close went out in earlier polls, and the close
+            // packet comes alone: clients handle a payload's packets after its close
+            // packet otherwise, and would drop them (socket.io-client defers them a tick).
+            session.close_delivered.store(true, Ordering::Release);
             break;
         }
         if session.probed.load(Ordering::Acquire) {

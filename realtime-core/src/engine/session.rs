@@ -68,6 +68,16 @@ impl CloseReason {
     }
 }
 
+impl CloseReason {
+    /// Whether a polling client is owed a last poll after this close: the frames queued
+    /// before it, then the close packet. True for closes the server decides on deliberately
+    /// (a forced disconnect, a rate-limit cut-off, shutdown); a session that failed at the
+    /// transport or protocol level is gone at once, as the reference server has it.
+    pub(crate) fn owes_polling_client_a_last_poll(self) -> bool {
+        matches!(self, CloseReason::ForcedClose | CloseReason::ServerShutdown)
+    }
+}
+
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -151,6 +161,8 @@ pub struct Session {
     pub(crate) poll_active: AtomicBool,
     /// Set while a polling POST is being read (a second one is an error).
     pub(crate) post_active: AtomicBool,
+    /// Set once a poll carried the close (or final noop) packet to the client.
+    pub(crate) close_delivered: AtomicBool,
     pong: Notify,
     /// When the session opened; the heartbeat schedule counts from here.
     opened: tokio::time::Instant,
@@ -175,6 +187,7 @@ impl Session {
             release_poll: Notify::new(),
             poll_active: AtomicBool::new(false),
             post_active: AtomicBool::new(false),
+            close_delivered: AtomicBool::new(false),
             pong: Notify::new(),
             opened: tokio::time::Instant::now(),
             pong_deadline_ms: std::sync::atomic::AtomicU64::new(u64::MAX),

@@ -191,15 +191,41 @@ async fn io_loop<H: EngineHandler>(
     }
     // Whatever was queued before the close (a DISCONNECT, a CONNECT_ERROR) still goes out.
     session.outbox.drain_into(&mut batch);
-    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, async {
-        write_batch(&mut socket, &mut batch).await?;
+    close_gracefully(&mut socket, &mut batch, close_frame).await;
+}
+
+/// Ends a WebSocket connection without losing what was queued for it: writes the last
+/// frames, sends the close frame, then reads (and drops) whatever the client still sends
+/// until it answers the close. Closing the TCP connection with unread input would make the
+/// kernel reset it and discard the frames just written (a flooding client cut off would
+/// never learn why). Bounded by [`CLOSE_FLUSH_TIMEOUT`] for each half.
+pub(crate) async fn close_gracefully(
+    socket: &mut WebSocket,
+    batch: &mut Vec<Frame>,
+    close_frame: Option<CloseFrame>,
+) {
+    let sent = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, async {
+        write_batch(socket, batch).await?;
         socket.send(Message::Close(close_frame)).await
     })
     .await;
+    if matches!(sent, Ok(Ok(()))) {
+        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, async {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 }
 
 /// Writes a batch of frames and flushes once.
-async fn write_batch(socket: &mut WebSocket, batch: &mut Vec<Frame>) -> Result<(), axum::Error> {
+pub(crate) async fn write_batch(
+    socket: &mut WebSocket,
+    batch: &mut Vec<Frame>,
+) -> Result<(), axum::Error> {
     for frame in batch.drain(..) {
         let message = match frame {
             Frame::Text(text) => Message::Text(text),
