@@ -1,0 +1,200 @@
+//! Every way into a realtime server, one namespace per method, on one port.
+//!
+//! ```sh
+//! cargo run --example auth      # http://127.0.0.1:3000
+//! ```
+//!
+//! | how the client proves who it is | where | module |
+//! |---|---|---|
+//! | a session cookie set by `POST /login` (middleware written by hand) | `/cookie` | [`cookie`] |
+//! | a JWT (HS256) in the query string: `?token=...` | `/jwt` | [`tokens`] |
+//! | a JWT in the `Authorization: Bearer ...` header | `/bearer` | [`tokens`] |
+//! | a JWT signed with an RSA key (RS256), checked with the public key | `/rsa` | [`tokens`] |
+//! | a JWT in the Socket.IO auth payload: `io(url, { auth: { token } })` | `/payload` | [`tokens`] |
+//! | a JWT whose `roles` claim guards an event (`HasRole<Admin>`) | `/admin` | [`admin`] |
+//! | weroll's `$init` handshake with the session from `POST /login` | `/` | [`init`] |
+//!
+//! Two servers share the port, because weroll's `$init` handshake is a server-wide setting
+//! (as it is in weroll, where one `Realtime` server has one handshake policy):
+//!
+//! - the **weroll server** — Socket.IO at `/socket.io/`, plain WebSocket at `/ws` — has only the
+//!   main namespace `/`, and every client must shake hands with `$init` first. This is the
+//!   endpoint weroll clients know: `io("http://host:3000")`.
+//! - the **token server** — Socket.IO at `/auth/socket.io/`, plain WebSocket at `/auth/ws` —
+//!   has one namespace per way in, each guarded by connection middleware:
+//!   `io("http://host:3000/jwt", { path: "/auth/socket.io/", query: { token } })`, or
+//!   `new WebSocket("ws://host:3000/auth/ws?ns=/jwt&token=...")`.
+//!
+//! Beside them, plain HTTP routes ([`http`]): `POST /login {"userid"}` creates a session
+//! (and sets the session cookie), `POST /logout` ends it, `GET /stats` counts what every
+//! handler saw, so a test can prove that a refused client reached none.
+//!
+//! A refusal always tells the client why: a Socket.IO client gets `connect_error` with
+//! `err.message` (`token expired`, `invalid token signature`, ...) and `err.data.code`; a
+//! plain WebSocket client gets `["$error", {"message", "data"}]` and a close (1008). An event
+//! that may not run (before `$init`, without the role, past the rate limit) is answered with
+//! the error ack `{"error": ...}`, or the event `$error` `{"event", "error"}` when the client
+//! asked for no ack.
+//!
+//! Settings, from the environment (the defaults suit a local run):
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `PORT` | `3000` | the port of both servers and the HTTP routes |
+//! | `JWT_SECRET` | a test-only secret | the HS256 key of `/jwt`, `/bearer`, `/payload`, `/admin` |
+//! | `ALLOW_GUEST` | `false` | weroll's `allowGuest`: `$init` without `_sess` is accepted |
+//! | `SHAKEHAND_TIMEOUT_MS` | `15000` | weroll's `shakehandTimeout` |
+//! | `SESSION_TTL_MS` | `3600000` | how long a session from `POST /login` lives |
+//! | `REDIS_URL` | unset: sessions in memory | keep sessions in Redis (a random key prefix per run) |
+//! | `RATE_LIMIT_PER_SECOND`, `RATE_LIMIT_BURST` | `20`, `20` | events each connection may send |
+//!
+//! The RS256 key pair in `examples/auth/keys/` is for tests only: its private half is public.
+
+mod admin;
+mod cookie;
+mod http;
+mod init;
+mod stats;
+mod tokens;
+
+use std::{sync::Arc, time::Duration};
+
+use realtime::{
+    session::SessionStore, Config, HandshakeConfig, MemorySessionStore, RateLimit, Realtime,
+    RedisSessionStore,
+};
+
+/// The example's settings, read once from the environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub port: u16,
+    pub jwt_secret: String,
+    pub allow_guest: bool,
+    pub shakehand_timeout: Duration,
+    pub session_ttl: Duration,
+    pub redis_url: Option<String>,
+    pub rate_limit: RateLimit,
+}
+
+/// The HS256 secret when `JWT_SECRET` is not set. Anyone can read it here: never deploy it.
+pub const TEST_ONLY_JWT_SECRET: &str = "test-only-secret-do-not-deploy";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parsed<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match env(name) {
+        Some(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
+        None => default,
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Settings {
+        let allow_guest = env("ALLOW_GUEST")
+            .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+            .unwrap_or(false);
+        Settings {
+            port: env_parsed("PORT", 3000),
+            jwt_secret: env("JWT_SECRET").unwrap_or_else(|| TEST_ONLY_JWT_SECRET.to_owned()),
+            allow_guest,
+            shakehand_timeout: Duration::from_millis(env_parsed("SHAKEHAND_TIMEOUT_MS", 15_000)),
+            session_ttl: Duration::from_millis(env_parsed("SESSION_TTL_MS", 3_600_000)),
+            redis_url: env("REDIS_URL"),
+            rate_limit: RateLimit::new(
+                env_parsed("RATE_LIMIT_PER_SECOND", 20.0),
+                env_parsed("RATE_LIMIT_BURST", 20),
+            ),
+        }
+    }
+}
+
+/// Where sessions live: in this process, or in Redis where the HTTP app of another process
+/// (weroll's `Session` model) could create them too. Each run gets its own key prefix, so
+/// runs never see each other's sessions.
+async fn session_store(settings: &Settings) -> std::io::Result<Arc<dyn SessionStore>> {
+    let Some(url) = &settings.redis_url else {
+        tracing::info!("sessions in memory");
+        return Ok(Arc::new(MemorySessionStore::new()));
+    };
+    let prefix = format!("realtime-auth-example:{}:", http::random_hex(8));
+    // Give up quickly when Redis is not there: the connection manager would keep retrying.
+    let connect = RedisSessionStore::connect_with_prefix(url, &prefix);
+    let store = tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| std::io::Error::other(format!("Redis at {url} did not answer within 5 s")))?
+        .map_err(std::io::Error::other)?;
+    tracing::info!(%url, %prefix, "sessions in Redis");
+    Ok(Arc::new(store))
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let settings = Settings::from_env();
+    let store = session_store(&settings).await?;
+    let stats = stats::Stats::default();
+
+    // The weroll server: `/` and its handlers (module `init`) register themselves with the
+    // attribute macros; the handshake is configured here.
+    let weroll = Realtime::builder()
+        .config(Config::default().with_event_rate_limit(settings.rate_limit))
+        .handshake(
+            HandshakeConfig::with_store(store.clone())
+                .shakehand(true)
+                .allow_guest(settings.allow_guest)
+                .shakehand_timeout(settings.shakehand_timeout),
+        )
+        .state(stats.clone())
+        .build()
+        .expect("every event has one handler");
+
+    // The token server: one namespace per way in, registered explicitly.
+    let tokens = tokens::server(&settings, store.clone(), stats.clone());
+
+    let app = http::routes(http::App {
+        store,
+        ttl: settings.session_ttl,
+        stats,
+    })
+    .merge(weroll.router())
+    .merge(tokens.router());
+
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port)).await?;
+    tracing::info!(
+        port = settings.port,
+        allow_guest = settings.allow_guest,
+        "auth example"
+    );
+    weroll
+        .serve_app(listener, app, async move {
+            shutdown_signal().await;
+            // `serve_app` closes the weroll server's connections; close the other's too.
+            tokens.close_all();
+        })
+        .await
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
