@@ -1,7 +1,7 @@
 //! One Engine.IO session: its outbound queue, transport state, heartbeat and close signal.
 //!
 //! A session outlives its transport: it starts on polling or WebSocket and may move from the
-//! first to the second. Whatever transport is current drains the same [`Outbox`].
+//! first to the second. Whatever transport is current drains the same outbound queue (`Outbox`).
 
 use std::{
     collections::VecDeque,
