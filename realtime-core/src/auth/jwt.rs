@@ -169,6 +169,18 @@ impl Jwt {
     /// then are the claims read into `C`: an expired token is reported as expired even if
     /// it also lacks a field `C` needs.
     pub fn verify_token<C: DeserializeOwned>(&self, token: &str) -> Result<C, JwtError> {
+        // jsonwebtoken cannot even parse a header naming an algorithm it does not know
+        // (`none`, above all) and reports it as malformed; tell the client what is wrong.
+        if let Some(alg) = header_alg(token) {
+            if !self
+                .validation
+                .algorithms
+                .iter()
+                .any(|a| format!("{a:?}") == alg)
+            {
+                return Err(JwtError::WrongAlgorithm);
+            }
+        }
         let claims = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
             .map_err(|e| JwtError::from_jsonwebtoken(&e))?
             .claims;
@@ -199,6 +211,17 @@ impl Jwt {
             }))
         }
     }
+}
+
+/// The `alg` of a token's header, if the header can be read at all.
+fn header_alg(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let header = token.split('.').next()?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    header.get("alg")?.as_str().map(str::to_owned)
 }
 
 fn ready<T: Send + 'static>(value: T) -> impl Future<Output = T> + Send + 'static {
