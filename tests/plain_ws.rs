@@ -3,9 +3,7 @@
 mod common;
 
 use common::*;
-use realtime::{
-    AckSender, Bin, ConnectError, Data, Event, Payload, Realtime, RealtimeBuilder, Socket,
-};
+use realtime::{AckSender, Bin, ConnectError, Data, Payload, Realtime, RealtimeBuilder, Socket};
 use serde_json::{json, Value};
 
 async fn hello(socket: Socket, ack: AckSender, Data(data): Data<Value>) {
@@ -22,18 +20,6 @@ async fn shout(ack: AckSender, Data(text): Data<String>) {
 
 async fn num(socket: Socket, Data(n): Data<u32>) {
     let _ = socket.emit("num-ok", &n);
-}
-
-async fn numeric(socket: Socket, Event(name): Event, payload: Payload) {
-    let mut args = vec![Value::from(&*name)];
-    args.extend(payload.args);
-    let _ = socket.emit_payload(
-        "got",
-        &Payload {
-            args,
-            binary: Vec::new(),
-        },
-    );
 }
 
 async fn announce_id(socket: Socket) {

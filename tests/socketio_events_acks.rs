@@ -16,18 +16,6 @@ use realtime::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-async fn numeric(socket: Socket, Event(name): Event, payload: Payload) {
-    let mut args = vec![Value::from(&*name)];
-    args.extend(payload.args);
-    let _ = socket.emit_payload(
-        "got",
-        &Payload {
-            args,
-            binary: Vec::new(),
-        },
-    );
-}
-
 async fn hello(socket: Socket, ack: AckSender, Data(data): Data<Value>) {
     if ack.expected() {
         let _ = ack.send(&json!({ "got": data }));

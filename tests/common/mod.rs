@@ -774,3 +774,20 @@ pub fn pipe_bound() -> usize {
         .unwrap_or(64 << 20);
     wmem_max + (1 << 20)
 }
+
+/// A handler for numeric event names: emits `got` with the event's name and its arguments.
+pub async fn numeric(
+    socket: realtime::Socket,
+    realtime::Event(name): realtime::Event,
+    payload: realtime::Payload,
+) {
+    let mut args = vec![serde_json::Value::from(&*name)];
+    args.extend(payload.args);
+    let _ = socket.emit_payload(
+        "got",
+        &realtime::Payload {
+            args,
+            binary: Vec::new(),
+        },
+    );
+}
