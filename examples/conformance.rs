@@ -89,8 +89,6 @@ async fn main() -> std::io::Result<()> {
 
     let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
     println!("conformance server listening on http://localhost:3000");
-    rt.serve_app(listener, app, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    rt.serve_app(listener, app, realtime::shutdown_signal())
+        .await
 }

@@ -294,22 +294,6 @@ async fn client_bundle() -> impl IntoResponse {
 
 const PAGE: &str = include_str!("../tests/interop/browser/page.html");
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
@@ -358,5 +342,6 @@ async fn main() -> std::io::Result<()> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3001".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("interop server listening on http://127.0.0.1:{port}");
-    rt.serve_app(listener, app, shutdown_signal()).await
+    rt.serve_app(listener, app, realtime::shutdown_signal())
+        .await
 }

@@ -177,24 +177,9 @@ async fn main() -> std::io::Result<()> {
     );
     weroll
         .serve_app(listener, app, async move {
-            shutdown_signal().await;
+            realtime::shutdown_signal().await;
             // `serve_app` closes the weroll server's connections; close the other's too.
             tokens.close_all();
         })
         .await
-}
-
-/// Ctrl-C, or SIGTERM where there is one.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -178,8 +178,6 @@ async fn main() -> std::io::Result<()> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
     println!("chat on http://localhost:{port}  (plain WebSocket at /ws, Socket.IO at /socket.io/)");
-    rt.serve_app(listener, app, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    rt.serve_app(listener, app, realtime::shutdown_signal())
+        .await
 }

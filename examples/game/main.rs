@@ -41,8 +41,6 @@ async fn main() -> std::io::Result<()> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
     let app = rt.router();
-    rt.serve_app(listener, app, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    rt.serve_app(listener, app, realtime::shutdown_signal())
+        .await
 }

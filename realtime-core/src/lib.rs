@@ -62,7 +62,7 @@ pub use middleware::Middleware;
 pub use namespace::{ConnectError, Lifecycle, Namespace, NamespaceBuilder, Target};
 pub use ratelimit::RateLimit;
 pub use reply::{IntoReply, Reply};
-pub use server::{BuildError, Realtime, RealtimeBuilder};
+pub use server::{shutdown_signal, BuildError, Realtime, RealtimeBuilder};
 pub use session::{MemorySessionStore, RedisSessionStore, Session, SessionStore};
 pub use socket::{AckError, Handshake, Socket};
 pub use socketio::{EmitError, Payload, Protocol, SocketId};

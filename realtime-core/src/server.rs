@@ -401,7 +401,7 @@ impl Realtime {
         }
     }
 
-    /// Serves the realtime endpoints alone on `addr` until Ctrl-C.
+    /// Serves the realtime endpoints alone on `addr` until Ctrl-C or SIGTERM.
     pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let app = self.router();
@@ -450,6 +450,26 @@ impl Realtime {
     }
 }
 
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+/// Resolves on Ctrl-C, or on SIGTERM where there is one (what process managers and
+/// container runtimes send): the shutdown signal `serve` waits for, to pass to `serve_app`.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
