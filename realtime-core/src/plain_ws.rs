@@ -22,7 +22,7 @@ use crate::{
     socket::Handshake,
     socketio::{
         client::Client,
-        packet::{check_placeholders, placeholder, RESERVED_EVENTS},
+        packet::{check_placeholders, event_name, is_reserved, placeholder},
         Payload, Protocol,
     },
 };
@@ -177,11 +177,10 @@ fn on_text(socket: &crate::Socket, text: &str) -> Result<(), &'static str> {
         }
     };
     let mut items = items.into_iter();
-    let event = match items.next() {
-        Some(Value::String(s)) => s,
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return Err("the first element of a frame must be the event name"),
-    };
+    let event = items
+        .next()
+        .and_then(event_name)
+        .ok_or("the first element of a frame must be the event name")?;
     if event == "$ack" {
         let id = items
             .next()
@@ -196,7 +195,7 @@ fn on_text(socket: &crate::Socket, text: &str) -> Result<(), &'static str> {
         );
         return Ok(());
     }
-    if RESERVED_EVENTS.contains(&event.as_str()) {
+    if is_reserved(&event) {
         return Err("reserved event name");
     }
     let data = items.next();

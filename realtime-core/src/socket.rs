@@ -602,14 +602,15 @@ fn unwrap_compact(event: String, mut payload: Payload) -> (String, Payload) {
     let Some(Value::Array(inner)) = payload.args.first_mut() else {
         return (event, payload);
     };
-    let name = match inner.first() {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return (event, payload),
-    };
-    if crate::socketio::packet::RESERVED_EVENTS.contains(&name.as_str()) {
+    use crate::socketio::packet::{event_name, is_reserved};
+    let Some(name) = inner
+        .first()
+        .cloned()
+        .and_then(event_name)
+        .filter(|n| !is_reserved(n))
+    else {
         return (event, payload);
-    }
+    };
     let mut inner = std::mem::take(inner);
     inner.remove(0);
     payload.args.splice(0..1, inner);

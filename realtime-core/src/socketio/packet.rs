@@ -186,17 +186,13 @@ fn payload_for(kind: PacketKind, value: Option<Value>) -> Result<PacketData, Par
         }
         (PacketKind::Event | PacketKind::BinaryEvent, Some(Value::Array(items))) => {
             let mut items = items.into_iter();
-            let event = match items.next() {
-                Some(Value::String(name)) => {
-                    if RESERVED_EVENTS.contains(&name.as_str()) {
-                        return Err(ParseError::ReservedEvent(name));
-                    }
-                    name
-                }
-                // JS clients may use numbers as event names; they travel as JSON numbers.
-                Some(Value::Number(n)) => n.to_string(),
-                _ => return Err(ParseError::InvalidPayload),
-            };
+            let event = items
+                .next()
+                .and_then(event_name)
+                .ok_or(ParseError::InvalidPayload)?;
+            if is_reserved(&event) {
+                return Err(ParseError::ReservedEvent(event));
+            }
             Ok(PacketData::Event {
                 event,
                 args: items.collect(),
@@ -207,6 +203,21 @@ fn payload_for(kind: PacketKind, value: Option<Value>) -> Result<PacketData, Par
         }
         _ => Err(ParseError::InvalidPayload),
     }
+}
+
+/// An event name as clients send it: a string, or a number (JS clients use numbers as event
+/// names; they travel as JSON numbers) as its decimal string.
+pub fn event_name(value: Value) -> Option<String> {
+    match value {
+        Value::String(name) => Some(name),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether `event` belongs to the protocol and may not come from a client.
+pub fn is_reserved(event: &str) -> bool {
+    RESERVED_EVENTS.contains(&event)
 }
 
 /// Checks that every `{"_placeholder":true,"num":n}` in `values` points at an attachment.
