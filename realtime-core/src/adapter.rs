@@ -48,8 +48,11 @@ pub trait Adapter: Send + Sync + 'static {
     fn rooms_of(&self, socket: SocketId) -> Vec<Room>;
     /// Every room with at least one member on this node.
     fn all_rooms(&self) -> Vec<Room>;
-    /// Calls `f` once for each local member of any of `rooms`, deduplicated.
-    fn for_each_member(&self, rooms: &[Room], f: &mut dyn FnMut(SocketId));
+    /// The local members of any of `rooms`, each once: a snapshot taken under one short
+    /// lock. Callers deliver to the snapshot afterwards, so no lock of the adapter is held
+    /// while a broadcast reaches thousands of sockets, and nothing the caller does (asking
+    /// the adapter again, a socket joining) can wait on the adapter from inside it.
+    fn members(&self, rooms: &[Room]) -> Vec<SocketId>;
     /// Whether `socket` is in any of `rooms`.
     fn in_any(&self, socket: SocketId, rooms: &[Room]) -> bool;
 
@@ -140,26 +143,24 @@ impl Adapter for LocalAdapter {
         ix.members.keys().cloned().collect()
     }
 
-    fn for_each_member(&self, rooms: &[Room], f: &mut dyn FnMut(SocketId)) {
+    fn members(&self, rooms: &[Room]) -> Vec<SocketId> {
         let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
         match rooms {
-            [] => {}
+            [] => Vec::new(),
             [room] => ix
                 .members
                 .get(room)
-                .into_iter()
-                .flatten()
-                .copied()
-                .for_each(f),
+                .map(|set| set.iter().copied().collect())
+                .unwrap_or_default(),
             _ => {
                 let mut seen = HashSet::new();
-                for set in rooms.iter().filter_map(|r| ix.members.get(r)) {
-                    for &id in set {
-                        if seen.insert(id) {
-                            f(id)
-                        }
-                    }
-                }
+                rooms
+                    .iter()
+                    .filter_map(|r| ix.members.get(r))
+                    .flatten()
+                    .copied()
+                    .filter(|id| seen.insert(*id))
+                    .collect()
             }
         }
     }
@@ -178,8 +179,7 @@ mod tests {
 
     fn collect(a: &LocalAdapter, rooms: &[&str]) -> Vec<SocketId> {
         let rooms: Vec<Room> = rooms.iter().map(|r| Room::from(*r)).collect();
-        let mut out = Vec::new();
-        a.for_each_member(&rooms, &mut |id| out.push(id));
+        let mut out = a.members(&rooms);
         out.sort();
         out
     }

@@ -141,9 +141,8 @@ impl BroadcastOperator {
         // Fail before delivering anything if the payload cannot be encoded at all.
         let sio: Frames = encode(Protocol::SocketIo)?;
         let plain: OnceLock<Option<Frames>> = OnceLock::new();
-        let mut count = 0usize;
-        self.ns.for_each_target(&self.opts, |socket| {
-            count += 1;
+        let recipients = self.ns.recipients(&self.opts);
+        for socket in &recipients {
             match socket.protocol() {
                 Protocol::SocketIo => socket.deliver(&sio, self.opts.volatile),
                 Protocol::Plain => {
@@ -152,8 +151,13 @@ impl BroadcastOperator {
                     }
                 }
             }
-        });
-        tracing::trace!(ns = self.ns.name(), event, recipients = count, "broadcast");
+        }
+        tracing::trace!(
+            ns = self.ns.name(),
+            event,
+            recipients = recipients.len(),
+            "broadcast"
+        );
         if !self.opts.local {
             self.ns
                 .adapter
@@ -164,9 +168,7 @@ impl BroadcastOperator {
 
     /// The sockets this broadcast would reach.
     pub fn sockets(&self) -> Vec<Socket> {
-        let mut out = Vec::new();
-        self.ns.for_each_target(&self.opts, |s| out.push(s.clone()));
-        out
+        self.ns.recipients(&self.opts)
     }
 
     /// Makes every recipient join `rooms`.

@@ -1,10 +1,15 @@
 //! Namespaces: their definitions (handlers, middleware) and their live sockets.
 
-use std::{borrow::Cow, collections::HashMap, sync::Arc};
+use std::{
+    borrow::Cow,
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use dashmap::DashMap;
 use serde::Serialize;
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use crate::{
     adapter::{Adapter, BroadcastOptions, Room},
@@ -354,38 +359,45 @@ impl Namespace {
             .emit_payload(event, payload)
     }
 
-    /// Calls `f` for each local socket selected by `opts`, each once.
-    pub(crate) fn for_each_target(&self, opts: &BroadcastOptions, mut f: impl FnMut(&Socket)) {
-        let excluded = |id: SocketId| {
-            opts.except_socket == Some(id)
-                || (!opts.except.is_empty()
-                    && (self.adapter.in_any(id, &opts.except)
-                        || opts.except.iter().any(|r| &**r == id.as_str())))
+    /// The local sockets selected by `opts`, each once.
+    ///
+    /// Resolved in two short steps, each under its own lock and none held afterwards: the
+    /// excepted sockets once per broadcast, then the recipients. Delivery happens on the
+    /// returned snapshot, so a broadcast to a large room never holds up joins, leaves or
+    /// other broadcasts, and never takes a lock a second time from inside another.
+    pub(crate) fn recipients(&self, opts: &BroadcastOptions) -> Vec<Socket> {
+        let excluded: HashSet<SocketId> = if opts.except.is_empty() {
+            HashSet::new()
+        } else {
+            let mut set: HashSet<SocketId> =
+                self.adapter.members(&opts.except).into_iter().collect();
+            // Each socket is implicitly in the room named by its id.
+            set.extend(opts.except.iter().filter_map(|r| SocketId::parse(r)));
+            set
         };
+        let skip = |id: SocketId| opts.except_socket == Some(id) || excluded.contains(&id);
         if opts.rooms.is_empty() {
-            for socket in self.sockets.iter() {
-                if !excluded(socket.id()) {
-                    f(&socket);
-                }
-            }
-            return;
+            return self
+                .sockets
+                .iter()
+                .filter(|s| !skip(*s.key()))
+                .map(|s| s.value().clone())
+                .collect();
         }
-        self.adapter.for_each_member(&opts.rooms, &mut |id| {
-            if !excluded(id) {
-                if let Some(socket) = self.sockets.get(&id) {
-                    f(&socket);
-                }
-            }
-        });
-        // Each socket is implicitly in the room named by its id (`io.to(socket_id)`).
-        for room in &opts.rooms {
-            if let Some(id) = SocketId::parse(room) {
-                if !excluded(id) && !self.adapter.in_any(id, &opts.rooms) {
-                    if let Some(socket) = self.sockets.get(&id) {
-                        f(&socket);
-                    }
-                }
-            }
+        let mut ids = self.adapter.members(&opts.rooms);
+        // `io.to(socket_id)`: a socket id room reaches that socket, once.
+        let id_rooms: SmallVec<[SocketId; 2]> = opts
+            .rooms
+            .iter()
+            .filter_map(|r| SocketId::parse(r))
+            .collect();
+        if !id_rooms.is_empty() {
+            let mut seen: HashSet<SocketId> = ids.iter().copied().collect();
+            ids.extend(id_rooms.into_iter().filter(|id| seen.insert(*id)));
         }
+        ids.into_iter()
+            .filter(|id| !skip(*id))
+            .filter_map(|id| self.sockets.get(&id).map(|s| s.value().clone()))
+            .collect()
     }
 }

@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicU8, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -104,6 +104,14 @@ fn detached_uri(uri: &http::Uri) -> http::Uri {
     uri.to_string().parse().unwrap_or_else(|_| uri.clone())
 }
 
+/// A socket's life: admitted by middleware (it may join rooms already), live, then gone
+/// for good. Rooms and client ids of a gone socket cannot change any more.
+mod phase {
+    pub(super) const CONNECTING: u8 = 0;
+    pub(super) const CONNECTED: u8 = 1;
+    pub(super) const GONE: u8 = 2;
+}
+
 /// Why a server → client ack did not arrive.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -127,13 +135,16 @@ pub(crate) struct SocketInner {
     pub(crate) ns: Arc<Namespace>,
     pub(crate) client: Arc<Client>,
     auth: Map<String, Value>,
-    connected: AtomicBool,
+    /// Where the socket is in its life (see [`phase`]). Changes under `membership`.
+    phase: AtomicU8,
     next_ack: AtomicU64,
     /// Server → client acks awaiting their reply. Empty (no allocation) when none are.
     acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
     extensions: Mutex<http::Extensions>,
-    /// weroll's clientID once set (a user id after login); the socket id until then.
-    client_id: Mutex<Option<Arc<str>>>,
+    /// weroll's clientID once set (a user id after login); the socket id until then. Its
+    /// lock also serializes every room change of the socket with its retirement, so a
+    /// `join` racing a disconnect can never re-insert the departed socket into a room.
+    membership: Mutex<Option<Arc<str>>>,
     /// Where the socket is in the `$init` handshake (see `handshake::state`).
     pub(crate) handshake_state: std::sync::atomic::AtomicU8,
 }
@@ -164,11 +175,11 @@ impl Socket {
             ns,
             client,
             auth: auth.unwrap_or_default(),
-            connected: AtomicBool::new(false),
+            phase: AtomicU8::new(phase::CONNECTING),
             next_ack: AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
             extensions: Mutex::new(http::Extensions::new()),
-            client_id: Mutex::new(None),
+            membership: Mutex::new(None),
             handshake_state: std::sync::atomic::AtomicU8::new(crate::handshake::state::OPEN),
         }))
     }
@@ -212,7 +223,17 @@ impl Socket {
 
     /// Whether the socket is still connected.
     pub fn connected(&self) -> bool {
-        self.0.connected.load(Ordering::Acquire)
+        self.0.phase.load(Ordering::Acquire) == phase::CONNECTED
+    }
+
+    /// Locks the socket's membership; see [`SocketInner::membership`]. While it is held
+    /// the socket's phase cannot change.
+    fn lock_membership(&self) -> std::sync::MutexGuard<'_, Option<Arc<str>>> {
+        self.0.membership.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_gone(&self) -> bool {
+        self.0.phase.load(Ordering::Acquire) == phase::GONE
     }
 
     pub(crate) fn session(&self) -> &Session {
@@ -377,24 +398,26 @@ impl Socket {
     /// socket id until [`Socket::set_client_id`] gives it another (a user id once the user is
     /// known, so that every connection of that user shares it).
     pub fn client_id(&self) -> Arc<str> {
-        let id = self.0.client_id.lock().unwrap_or_else(|e| e.into_inner());
+        let id = self.lock_membership();
         id.clone().unwrap_or_else(|| Arc::from(self.id().as_str()))
     }
 
     /// Gives this socket a client id shared with other connections (all of one user's
     /// devices, say); `send_to(client_id, ...)` then reaches every one of them.
+    ///
+    /// Atomic: of two concurrent calls, one wins and the socket is in exactly one client
+    /// room. Does nothing once the socket has disconnected.
     pub fn set_client_id(&self, client_id: impl Into<Arc<str>>) {
         let client_id = client_id.into();
-        let previous = self
-            .0
-            .client_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(client_id.clone());
-        if let Some(previous) = previous {
-            self.leave(client_room(&previous));
+        let mut current = self.lock_membership();
+        if self.is_gone() {
+            return;
         }
-        self.join(client_room(&client_id));
+        let adapter = &self.0.ns.adapter;
+        if let Some(previous) = current.replace(client_id.clone()) {
+            adapter.leave(self.id(), &[client_room(&previous)]);
+        }
+        adapter.join(self.id(), &[client_room(&client_id)]);
     }
 
     /// Sends `event` to every socket of this namespace whose client id is `client_id`
@@ -419,19 +442,31 @@ impl Socket {
         self.leave(rooms)
     }
 
-    /// Joins one or more rooms.
+    /// Joins one or more rooms. Middleware may already do so; once the socket has
+    /// disconnected it does nothing.
     pub fn join(&self, rooms: impl IntoRooms) {
-        self.0.ns.adapter.join(self.id(), &rooms.into_rooms());
+        let rooms = rooms.into_rooms();
+        let _membership = self.lock_membership();
+        if !self.is_gone() {
+            self.0.ns.adapter.join(self.id(), &rooms);
+        }
     }
 
     /// Leaves one or more rooms.
     pub fn leave(&self, rooms: impl IntoRooms) {
-        self.0.ns.adapter.leave(self.id(), &rooms.into_rooms());
+        let rooms = rooms.into_rooms();
+        let _membership = self.lock_membership();
+        if !self.is_gone() {
+            self.0.ns.adapter.leave(self.id(), &rooms);
+        }
     }
 
     /// Leaves every room.
     pub fn leave_all(&self) {
-        self.0.ns.adapter.leave_all(self.id());
+        let _membership = self.lock_membership();
+        if !self.is_gone() {
+            self.0.ns.adapter.leave_all(self.id());
+        }
     }
 
     /// The rooms this socket joined (its own-id room not included).
@@ -514,20 +549,41 @@ impl Socket {
             .close(crate::engine::CloseReason::ForcedClose);
     }
 
-    /// Marks the socket connected and visible to broadcasts.
-    pub(crate) fn mark_connected(&self) {
-        self.0.connected.store(true, Ordering::Release);
+    /// Marks the socket connected. Returns false if it was retired meanwhile (refused, or
+    /// its connection closed while middleware ran).
+    pub(crate) fn mark_connected(&self) -> bool {
+        let _membership = self.lock_membership();
+        self.0
+            .phase
+            .compare_exchange(
+                phase::CONNECTING,
+                phase::CONNECTED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Ends the socket's life, exactly once: it is gone from every room and no later room
+    /// change can bring it back. Returns whether it was connected (rather than still being
+    /// admitted, or gone already).
+    pub(crate) fn retire(&self) -> bool {
+        let _membership = self.lock_membership();
+        let previous = self.0.phase.swap(phase::GONE, Ordering::AcqRel);
+        if previous != phase::GONE {
+            self.0.ns.adapter.leave_all(self.id());
+        }
+        previous == phase::CONNECTED
     }
 
     /// Cleans up after the socket left, whatever the cause, exactly once: rooms, namespace
     /// membership, pending acks; then runs the namespace's disconnect handler.
     pub(crate) fn on_disconnect(&self, reason: &'static str) {
-        if !self.0.connected.swap(false, Ordering::AcqRel) {
+        if !self.retire() {
             return;
         }
         tracing::debug!(socket = %self.id(), ns = self.ns(), reason, "socket disconnected");
         let ns = &self.0.ns;
-        ns.adapter.leave_all(self.id());
         ns.remove_socket(self.id());
         self.lock_acks().clear();
         if let Some(handler) = &ns.def.lifecycle(crate::namespace::Lifecycle::Disconnect) {

@@ -297,6 +297,7 @@ async fn admit(client: Arc<Client>, socket: Socket) {
     if let Err(err) = crate::middleware::run_chain(&socket).await {
         tracing::debug!(ns = socket.ns(), error = %err, "connection refused by middleware");
         refuse(&client, socket.ns(), &err);
+        socket.retire(); // rooms its middleware may have joined
         return;
     }
     accept(&client, socket);
@@ -324,10 +325,19 @@ pub(crate) fn refuse(client: &Client, nsp: &str, err: &crate::ConnectError) {
 /// handler emits, and the socket is registered before the client can act on the reply.
 pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
     if client.session.is_closed() || !client.add_socket(socket.clone()) {
+        socket.retire();
         return;
     }
-    socket.mark_connected();
+    if !socket.mark_connected() {
+        client.remove_socket(socket.ns());
+        return;
+    }
     socket.namespace().insert_socket(socket.clone());
+    if !socket.connected() {
+        // Disconnected between the two steps above: its cleanup ran before the insert.
+        socket.namespace().remove_socket(socket.id());
+        return;
+    }
     if client.session.is_closed() {
         // The connection closed while middleware ran; its cleanup may have missed us.
         client.remove_socket(socket.ns());
