@@ -13,8 +13,9 @@
 //!
 //! A plain WebSocket client sends the same as JSON frames: `["$init", {"_sess": {...}}]`.
 //!
-//! - Until `$init` succeeds, every other event is refused with `handshake required: emit
-//!   $init first` and reaches no handler.
+//! - Every event before `$init` is refused with `handshake required: emit $init first`
+//!   and reaches no handler. Events sent right behind `$init` wait for it and run, in
+//!   order, once it succeeds (they are refused if it fails).
 //! - A bad, forged (another user's id with your token) or expired session: `$error`
 //!   `{"event": "$init", "error": "invalid or expired session"}`, then the server
 //!   disconnects. The same without `_sess` when guests are not allowed (`ALLOW_GUEST`), and

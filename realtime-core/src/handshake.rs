@@ -20,8 +20,13 @@
 //!   - Failure (bad or expired session, guest not allowed, store down): the client gets
 //!     `$error` with `{"event": "$init", "error": <why>}` (or the error ack) and is
 //!     disconnected. No handshake within the timeout: the same, with `handshake timed out`.
-//!   - Any other event before the handshake succeeded is refused with
-//!     `handshake required: emit $init first` and never reaches a handler.
+//!   - Any other event before `$init` is refused with `handshake required: emit $init
+//!     first` and never reaches a handler.
+//!   - Events that arrive after `$init` while it is being verified (a client emits `$init`
+//!     and its first events in one go) wait, up to [`HandshakeConfig::max_queued_events`]
+//!     (default 64), and are handled in order once the handshake succeeds; past that bound
+//!     they are refused with `too many events before the $init handshake completed`. If the
+//!     handshake fails they are refused with `$init handshake failed`.
 
 use std::{
     sync::{atomic::Ordering, Arc},
@@ -49,6 +54,9 @@ pub struct HandshakeConfig {
     pub shakehand: bool,
     /// How long a client has to complete the handshake. Default 15 s.
     pub shakehand_timeout: Duration,
+    /// Events a client may send after `$init` while it is being verified; they run once it
+    /// succeeds. Default 64.
+    pub max_queued_events: usize,
     /// Where sessions are verified.
     pub store: Arc<dyn SessionStore>,
 }
@@ -75,6 +83,7 @@ impl HandshakeConfig {
             allow_guest: false,
             shakehand: false,
             shakehand_timeout: Duration::from_secs(15),
+            max_queued_events: 64,
             store,
         }
     }
@@ -96,6 +105,12 @@ impl HandshakeConfig {
         self.shakehand_timeout = timeout;
         self
     }
+
+    /// Sets [`HandshakeConfig::max_queued_events`].
+    pub fn max_queued_events(mut self, max: usize) -> Self {
+        self.max_queued_events = max;
+        self
+    }
 }
 
 /// Where a socket is in the handshake (kept in the socket as a byte).
@@ -104,8 +119,58 @@ pub(crate) mod state {
     pub(crate) const OPEN: u8 = 0;
     /// Waiting for `$init`.
     pub(crate) const PENDING: u8 = 1;
-    /// `$init` received, verification under way.
+    /// `$init` received, verification under way: events wait in the gate's queue.
     pub(crate) const VERIFYING: u8 = 2;
+    /// The handshake failed: events are refused.
+    pub(crate) const FAILED: u8 = 3;
+}
+
+/// An event that arrived while `$init` was being verified.
+#[derive(Debug)]
+pub(crate) struct QueuedEvent {
+    event: String,
+    payload: Payload,
+    ack_id: Option<u64>,
+}
+
+/// A socket's side of the handshake: its state, and the events waiting for verification.
+///
+/// The state is read without the lock on the hot path (once `OPEN`, it never changes); every
+/// change happens under the lock, together with the queue, so no event can slip in between
+/// the last queued one and the gate opening.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    state: std::sync::atomic::AtomicU8,
+    queued: std::sync::Mutex<Vec<QueuedEvent>>,
+}
+
+impl Gate {
+    pub(crate) fn new() -> Gate {
+        Gate {
+            state: std::sync::atomic::AtomicU8::new(state::OPEN),
+            queued: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<QueuedEvent>> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    fn set(&self, _locked: &[QueuedEvent], to: u8) {
+        self.state.store(to, Ordering::Release);
+    }
+}
+
+/// What [`admit_event`] decided.
+pub(crate) enum Admission {
+    /// Dispatch the event now.
+    Dispatch(String, Payload, Option<u64>),
+    /// Queued, started the handshake, or refused: nothing more to do.
+    Handled,
 }
 
 /// The event clients send (and receive) for the handshake.
@@ -165,10 +230,11 @@ pub(crate) fn on_connected(socket: &Socket) {
         push_init(socket);
         return;
     }
-    socket
-        .0
-        .handshake_state
-        .store(state::PENDING, Ordering::Release);
+    {
+        let gate = &socket.0.handshake;
+        let queued = gate.lock();
+        gate.set(&queued, state::PENDING);
+    }
     let socket = socket.clone();
     tokio::spawn(async move {
         tokio::select! {
@@ -176,52 +242,67 @@ pub(crate) fn on_connected(socket: &Socket) {
             // A socket that leaves just its namespace is caught by the `connected` check below.
             _ = socket.session().closed() => return,
         }
-        if socket.0.handshake_state.load(Ordering::Acquire) != state::OPEN && socket.connected() {
+        let pending = matches!(
+            socket.0.handshake.state(),
+            state::PENDING | state::VERIFYING
+        );
+        if pending && socket.connected() {
             tracing::info!(socket = %socket.id(), "no $init handshake in time: disconnecting");
             fail(&socket, None, "handshake timed out");
         }
     });
 }
 
-/// Decides whether an event may be dispatched. `$init` during a pending handshake starts
-/// verification; anything else then is refused. Returns whether to dispatch.
+/// Decides what happens to an event: dispatched now (the handshake is done or not
+/// configured), the start of verification (`$init` while pending), queued (verification
+/// under way), or refused.
 pub(crate) fn admit_event(
     socket: &Socket,
-    event: &str,
-    payload: &mut Payload,
+    event: String,
+    payload: Payload,
     ack_id: Option<u64>,
-) -> bool {
-    match socket.0.handshake_state.load(Ordering::Acquire) {
-        state::OPEN => true,
-        state::PENDING if event == INIT_EVENT => {
-            if socket
-                .0
-                .handshake_state
-                .compare_exchange(
-                    state::PENDING,
-                    state::VERIFYING,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
-            {
-                let data = payload.args.first().cloned().unwrap_or(Value::Null);
-                tokio::spawn(verify(socket.clone(), data, ack_id));
-            }
-            false
-        }
-        _ => {
-            tracing::debug!(socket = %socket.id(), event, "event before the $init handshake: refused");
-            refuse(
-                socket,
-                event,
-                ack_id,
-                "handshake required: emit $init first",
-            );
-            false
-        }
+) -> Admission {
+    let gate = &socket.0.handshake;
+    if gate.state() == state::OPEN {
+        return Admission::Dispatch(event, payload, ack_id);
     }
+    let mut queued = gate.lock();
+    let refusal = match gate.state() {
+        state::OPEN => return Admission::Dispatch(event, payload, ack_id),
+        state::PENDING if event == INIT_EVENT => {
+            gate.set(&queued, state::VERIFYING);
+            drop(queued);
+            let data = payload.args.into_iter().next().unwrap_or(Value::Null);
+            tokio::spawn(verify(socket.clone(), data, ack_id));
+            return Admission::Handled;
+        }
+        state::PENDING => "handshake required: emit $init first",
+        state::VERIFYING => {
+            let max = socket
+                .namespace()
+                .shared
+                .handshake
+                .as_ref()
+                .map_or(0, |c| c.max_queued_events);
+            if queued.len() < max {
+                queued.push(QueuedEvent {
+                    event,
+                    payload,
+                    ack_id,
+                });
+                return Admission::Handled;
+            }
+            "too many events before the $init handshake completed"
+        }
+        _ => FAILED_MESSAGE,
+    };
+    drop(queued);
+    tracing::debug!(socket = %socket.id(), event = %crate::preview::Preview(&event), refusal, "event refused by the $init gate");
+    refuse(socket, &event, ack_id, refusal);
+    Admission::Handled
 }
+
+const FAILED_MESSAGE: &str = "$init handshake failed";
 
 /// Answers an event that will not be dispatched: its error ack, or the `$error` event.
 pub(crate) fn refuse(socket: &Socket, event: &str, ack_id: Option<u64>, message: &str) {
@@ -276,10 +357,6 @@ fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
         socket.set_client_id(session.userid.as_str());
         socket.insert_extension(session);
     }
-    socket
-        .0
-        .handshake_state
-        .store(state::OPEN, Ordering::Release);
     tracing::debug!(socket = %socket.id(), client_id = %socket.client_id(), "$init handshake succeeded");
     fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
     let reply = serde_json::json!({ "clientID": &*socket.client_id() });
@@ -287,11 +364,41 @@ fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
         let _ = socket.send_ack(id, &Payload::from_value(reply.clone()));
     }
     let _ = socket.emit(INIT_EVENT, &reply);
+    // Now the events that arrived during verification, in order. The gate opens only once
+    // the queue is empty under its lock, so an event arriving meanwhile is queued behind
+    // them rather than overtaking them.
+    let gate = &socket.0.handshake;
+    loop {
+        let batch = {
+            let mut queued = gate.lock();
+            if queued.is_empty() {
+                gate.set(&queued, state::OPEN);
+                *queued = Vec::new();
+                break;
+            }
+            std::mem::take(&mut *queued)
+        };
+        for q in batch {
+            socket.route_event(q.event, q.payload, q.ack_id);
+        }
+    }
 }
 
 fn fail(socket: &Socket, ack_id: Option<u64>, reason: &str) {
     tracing::info!(socket = %socket.id(), reason, "$init handshake failed: disconnecting");
+    let gate = &socket.0.handshake;
+    let queued = {
+        let mut queued = gate.lock();
+        gate.set(&queued, state::FAILED);
+        std::mem::take(&mut *queued)
+    };
     fire(socket, Lifecycle::ShakehandFail, Value::from(reason));
     refuse(socket, INIT_EVENT, ack_id, reason);
+    for q in queued {
+        refuse(socket, &q.event, q.ack_id, FAILED_MESSAGE);
+    }
+    // A plain WebSocket client has no namespace to leave: its connection closes, with the
+    // reason in the close frame (1008, policy violation) as well as in the `$error` frame.
+    socket.refuse_connection(reason);
     socket.disconnect();
 }

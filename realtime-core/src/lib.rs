@@ -37,6 +37,7 @@ pub mod handshake;
 pub mod middleware;
 pub mod namespace;
 mod plain_ws;
+pub mod preview;
 pub mod ratelimit;
 pub mod registry;
 pub mod reply;

@@ -150,6 +150,14 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
             reason: "connection refused".into(),
         });
     }
+    if session.close_reason() == Some(CloseReason::PolicyViolation) {
+        // Refused after connecting (a failed `$init`): the reason goes in the close frame.
+        let reason = session.close_detail().unwrap_or("policy violation");
+        close_frame.get_or_insert(CloseFrame {
+            code: close_code::POLICY,
+            reason: close_reason_text(reason).into(),
+        });
+    }
     session.close(CloseReason::TransportClose);
     session.outbox.drain_into(&mut batch);
     crate::engine::close_gracefully(&mut ws, &mut batch, close_frame).await;
@@ -159,6 +167,16 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
             .close_reason()
             .unwrap_or(CloseReason::TransportClose),
     );
+}
+
+/// A close frame's reason is at most 123 bytes (RFC 6455 §5.5: control frames carry at
+/// most 125, two of which are the code); cut at a character boundary.
+fn close_reason_text(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 /// Dispatches one text frame: `[event, data?, ackId?]`, `["m", [event, data], ackId?]`,

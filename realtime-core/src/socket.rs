@@ -145,8 +145,8 @@ pub(crate) struct SocketInner {
     /// lock also serializes every room change of the socket with its retirement, so a
     /// `join` racing a disconnect can never re-insert the departed socket into a room.
     membership: Mutex<Option<Arc<str>>>,
-    /// Where the socket is in the `$init` handshake (see `handshake::state`).
-    pub(crate) handshake_state: std::sync::atomic::AtomicU8,
+    /// Where the socket is in the `$init` handshake, and the events waiting for it.
+    pub(crate) handshake: crate::handshake::Gate,
 }
 
 impl std::fmt::Debug for Socket {
@@ -180,7 +180,7 @@ impl Socket {
             acks: Mutex::new(HashMap::new()),
             extensions: Mutex::new(http::Extensions::new()),
             membership: Mutex::new(None),
-            handshake_state: std::sync::atomic::AtomicU8::new(crate::handshake::state::OPEN),
+            handshake: crate::handshake::Gate::new(),
         }))
     }
 
@@ -543,6 +543,15 @@ impl Socket {
         self.on_disconnect("server namespace disconnect");
     }
 
+    /// Refuses a plain WebSocket connection: it closes with 1008 (policy violation) and
+    /// `reason`. Socket.IO connections are not affected (they leave the namespace instead).
+    pub(crate) fn refuse_connection(&self, reason: &str) {
+        if self.protocol() == Protocol::Plain {
+            self.session()
+                .close_with_detail(crate::engine::CloseReason::PolicyViolation, reason);
+        }
+    }
+
     /// Closes the whole underlying connection (every namespace of this client).
     pub fn close_connection(&self) {
         self.session()
@@ -601,7 +610,7 @@ impl Socket {
     /// up the connection (and can itself await acks from the same client).
     pub(crate) fn dispatch_event(&self, event: String, payload: Payload, ack_id: Option<u64>) {
         let def = &self.0.ns.def;
-        let (event, mut payload) = if event == "m" && !def.handlers.contains_key("m") {
+        let (event, payload) = if event == "m" && !def.handlers.contains_key("m") {
             unwrap_compact(event, payload)
         } else {
             (event, payload)
@@ -620,14 +629,25 @@ impl Socket {
                 return;
             }
         }
-        if !crate::handshake::admit_event(self, &event, &mut payload, ack_id) {
-            return;
-        }
+        let (event, payload, ack_id) =
+            match crate::handshake::admit_event(self, event, payload, ack_id) {
+                crate::handshake::Admission::Dispatch(event, payload, ack_id) => {
+                    (event, payload, ack_id)
+                }
+                crate::handshake::Admission::Handled => return,
+            };
+        self.route_event(event, payload, ack_id);
+    }
+
+    /// Runs the handler for an admitted event: the event's own, or the fallback.
+    pub(crate) fn route_event(&self, event: String, payload: Payload, ack_id: Option<u64>) {
+        let def = &self.0.ns.def;
         let (name, handler) = match def.handlers.get_key_value(event.as_str()) {
             Some((name, handler)) => (name.clone(), handler),
             None => match &def.fallback {
                 Some(handler) => (Arc::from(event), handler),
                 None => {
+                    let event = crate::preview::preview(&event);
                     tracing::debug!(socket = %self.id(), %event, "no handler for event");
                     // A raw text frame's implicit reply id is not a question to answer.
                     if let Some(id) = ack_id.filter(|id| *id != crate::plain_ws::RAW_REPLY) {

@@ -50,6 +50,9 @@ pub enum CloseReason {
     ForcedClose,
     /// The server is shutting down.
     ServerShutdown,
+    /// The server refused the client after it connected (a failed `$init` handshake on a
+    /// plain WebSocket connection); the close frame carries code 1008 and the reason.
+    PolicyViolation,
 }
 
 impl CloseReason {
@@ -64,6 +67,7 @@ impl CloseReason {
             CloseReason::ConnectTimeout => "connect timeout",
             CloseReason::ForcedClose => "forced close",
             CloseReason::ServerShutdown => "server shutting down",
+            CloseReason::PolicyViolation => "policy violation",
         }
     }
 }
@@ -174,6 +178,9 @@ pub struct Session {
     pub(crate) upgraded: Notify,
     closed: CancellationToken,
     close_reason: OnceLock<CloseReason>,
+    /// Words for the client about why the server closed (a plain WebSocket close frame's
+    /// reason), when there are any.
+    close_detail: OnceLock<Box<str>>,
 }
 
 impl Session {
@@ -194,6 +201,7 @@ impl Session {
             upgraded: Notify::new(),
             closed: CancellationToken::new(),
             close_reason: OnceLock::new(),
+            close_detail: OnceLock::new(),
         }
     }
 
@@ -261,6 +269,19 @@ impl Session {
             tracing::debug!(sid = %self.sid, %reason, "closing session");
             self.closed.cancel();
         }
+    }
+
+    /// Closes the session with words for the client about why; see [`Session::close`].
+    pub fn close_with_detail(&self, reason: CloseReason, detail: &str) {
+        if !self.is_closed() {
+            let _ = self.close_detail.set(detail.into());
+        }
+        self.close(reason);
+    }
+
+    /// What the server told the client about why it closed, if anything.
+    pub fn close_detail(&self) -> Option<&str> {
+        self.close_detail.get().map(|d| &**d)
     }
 
     /// Whether the session has been closed.
