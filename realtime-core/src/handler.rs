@@ -115,9 +115,24 @@ pub trait Handler<T>: Clone + Send + Sync + Sized + 'static {
 /// Reports an extractor failure to the logs and to the client, never silently: as the error
 /// ack `[{"error": "<message>"}]` if the client asked for an ack, otherwise as the event
 /// `$error` with `{"event": "<event>", "error": "<message>"}`.
+///
+/// Both quote client data as a bounded preview, and each connection's warnings are budgeted
+/// (see [`crate::client_log`]): a client sending bad events in a loop cannot flood the log.
 pub(crate) fn reject(ctx: &EventContext, message: &dyn std::fmt::Display) {
-    tracing::warn!(socket = %ctx.socket.id(), event = %ctx.event, error = %message, "handler argument rejected");
-    let message = message.to_string();
+    use crate::client_log::{bounded_message, preview, Budget, Preview};
+    let message = bounded_message(&message.to_string());
+    let event = Preview(&ctx.event);
+    match ctx.socket.0.client.warnings.take(std::time::Instant::now()) {
+        Budget::Log { suppressed: 0 } => {
+            tracing::warn!(socket = %ctx.socket.id(), %event, error = %message, "handler argument rejected")
+        }
+        Budget::Log { suppressed } => {
+            tracing::warn!(socket = %ctx.socket.id(), %event, error = %message, suppressed, "handler argument rejected (after {suppressed} more warnings of this connection were left out)")
+        }
+        Budget::Suppress => {
+            tracing::debug!(socket = %ctx.socket.id(), %event, error = %message, "handler argument rejected")
+        }
+    }
     // The handler will not run, so no AckSender it may have been given can answer.
     match ctx.requested_ack {
         Some(id) => {
@@ -126,7 +141,7 @@ pub(crate) fn reject(ctx: &EventContext, message: &dyn std::fmt::Display) {
                 .send_ack(id, &crate::reply::error_payload(message.into()));
         }
         None => {
-            let body = serde_json::json!({ "event": &*ctx.event, "error": message });
+            let body = serde_json::json!({ "event": preview(&ctx.event), "error": message });
             let _ = ctx.socket.emit("$error", &body);
         }
     }
@@ -246,9 +261,10 @@ impl FromEventParts for Socket {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Data<T>(pub T);
 
-/// Why [`Data`] could not be extracted.
+/// Why [`Data`] could not be extracted. Its message quotes the payload (serde's errors
+/// do) only as a bounded preview.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid payload for event {event:?}: {source}")]
+#[error("invalid payload for event {:?}: {}", crate::client_log::Preview(event), crate::client_log::Preview(&source.to_string()))]
 pub struct DataRejection {
     event: Arc<str>,
     #[source]

@@ -297,7 +297,7 @@ pub(crate) fn admit_event(
         _ => FAILED_MESSAGE,
     };
     drop(queued);
-    tracing::debug!(socket = %socket.id(), event = %crate::preview::Preview(&event), refusal, "event refused by the $init gate");
+    tracing::debug!(socket = %socket.id(), event = %crate::client_log::Preview(&event), refusal, "event refused by the $init gate");
     refuse(socket, &event, ack_id, refusal);
     Admission::Handled
 }
@@ -311,6 +311,7 @@ pub(crate) fn refuse(socket: &Socket, event: &str, ack_id: Option<u64>, message:
             let _ = socket.send_ack(id, &error_payload(Value::from(message)));
         }
         None => {
+            let event = crate::client_log::preview(event);
             let _ = socket.emit(
                 "$error",
                 &serde_json::json!({ "event": event, "error": message }),
@@ -325,7 +326,10 @@ async fn verify(socket: Socket, data: Value, ack_id: Option<u64>) {
     };
     fire(&socket, Lifecycle::ShakehandStart, data.clone());
     let outcome = match serde_json::from_value::<InitPayload>(data) {
-        Err(err) => Err(format!("invalid $init payload: {err}")),
+        Err(err) => Err(format!(
+            "invalid $init payload: {}",
+            crate::client_log::preview(&err.to_string())
+        )),
         Ok(InitPayload { sess: None }) if config.allow_guest => Ok(None),
         Ok(InitPayload { sess: None }) => {
             Err("a session is required (guests are not allowed)".to_owned())

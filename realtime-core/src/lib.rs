@@ -29,6 +29,7 @@
 pub mod adapter;
 pub mod auth;
 pub mod broadcast;
+mod client_log;
 pub mod config;
 pub mod docs;
 pub mod engine;
@@ -37,7 +38,6 @@ pub mod handshake;
 pub mod middleware;
 pub mod namespace;
 mod plain_ws;
-pub mod preview;
 pub mod ratelimit;
 pub mod registry;
 pub mod reply;

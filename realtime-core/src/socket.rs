@@ -647,7 +647,7 @@ impl Socket {
             None => match &def.fallback {
                 Some(handler) => (Arc::from(event), handler),
                 None => {
-                    let event = crate::preview::preview(&event);
+                    let event = crate::client_log::preview(&event);
                     tracing::debug!(socket = %self.id(), %event, "no handler for event");
                     // A raw text frame's implicit reply id is not a question to answer.
                     if let Some(id) = ack_id.filter(|id| *id != crate::plain_ws::RAW_REPLY) {

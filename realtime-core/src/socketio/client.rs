@@ -14,6 +14,7 @@ use super::{
     Payload, Protocol,
 };
 use crate::{
+    client_log::Preview,
     engine::{CloseReason, EngineHandler, Frame, Message, Session},
     handler::EventContext,
     server::ServerCore,
@@ -43,6 +44,8 @@ pub(crate) struct Client {
     joined: AtomicBool,
     /// The connection's event rate limit bucket, when a limit is configured.
     rate: Option<Box<Mutex<crate::ratelimit::Bucket>>>,
+    /// How many more warnings this connection may cause in the log for now.
+    pub(crate) warnings: crate::client_log::WarnBudget,
     /// Wakes the connect-timeout watcher when the client joins, so it ends (and frees its
     /// timer) at once instead of lingering for the rest of `connect_timeout`.
     joined_notify: tokio::sync::Notify,
@@ -64,6 +67,7 @@ impl Client {
             joined: AtomicBool::new(false),
             rate: rate_limit
                 .map(|limit| Box::new(Mutex::new(crate::ratelimit::Bucket::new(limit)))),
+            warnings: crate::client_log::WarnBudget::default(),
             joined_notify: tokio::sync::Notify::new(),
         })
     }
@@ -224,14 +228,20 @@ impl SocketIoLayer {
             }
             PacketData::Event { event, args } => {
                 let socket = client.socket(nsp).ok_or_else(|| {
-                    format!("event for namespace {nsp:?}, which the client has not joined")
+                    format!(
+                        "event for namespace {:?}, which the client has not joined",
+                        Preview(nsp)
+                    )
                 })?;
                 socket.dispatch_event(event, Payload { args, binary }, ack_id);
                 Ok(())
             }
             PacketData::Ack(args) => {
                 let socket = client.socket(nsp).ok_or_else(|| {
-                    format!("ack for namespace {nsp:?}, which the client has not joined")
+                    format!(
+                        "ack for namespace {:?}, which the client has not joined",
+                        Preview(nsp)
+                    )
                 })?;
                 let id = ack_id.ok_or("ack packet without an ack id")?;
                 socket.on_ack(id, Payload { args, binary });
@@ -251,7 +261,7 @@ impl ServerCore {
         auth: Option<Map<String, Value>>,
     ) -> Result<(), String> {
         if client.socket(nsp).is_some() {
-            return Err(format!("second CONNECT to namespace {nsp:?}"));
+            return Err(format!("second CONNECT to namespace {:?}", Preview(nsp)));
         }
         let Some(socket) = self.new_socket(client, nsp, auth) else {
             return Ok(());
@@ -284,7 +294,7 @@ impl ServerCore {
         match self.namespace_for(nsp) {
             Some(ns) => Some(Socket::new(ns, Arc::clone(client), auth)),
             None => {
-                tracing::debug!(nsp, "CONNECT to unknown namespace");
+                tracing::debug!(nsp = %Preview(nsp), "CONNECT to unknown namespace");
                 refuse(client, nsp, &crate::ConnectError::new("Invalid namespace"));
                 None
             }

@@ -100,7 +100,7 @@ pub enum ParseError {
     InvalidJson,
     #[error("invalid payload for this packet type")]
     InvalidPayload,
-    #[error("reserved event name {0:?}")]
+    #[error("reserved event name {:?}", crate::client_log::Preview(.0))]
     ReservedEvent(String),
     #[error("invalid placeholder in binary packet")]
     InvalidPlaceholder,
