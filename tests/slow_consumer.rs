@@ -175,3 +175,54 @@ async fn volatile_emits_to_a_polling_client_beyond_the_queue_are_dropped() {
     p.assert_echo("still-open").await;
     assert!(!logs.contains("slow consumer"), "{}", logs.text());
 }
+
+/// A client reading at full speed survives a burst of 5000 packets emitted in one go with
+/// the default bounds (it used to be closed as a slow consumer after ~1500: the bound was
+/// 1024 packets, whatever their size).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reading_at_full_speed_survives_a_burst_within_the_byte_bound() {
+    let server = serve(echo_server(config())).await;
+    let (mut ws, sid) = sio_ws(&server, "/").await;
+    let socket = server.socket("/", &sid);
+    let body = "y".repeat(200);
+    const BURST: usize = 5000; // ~1.1 MB, well within the 4 MiB default
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while n < BURST {
+            let t = ws.recv_text_no_ping().await;
+            assert!(t.starts_with(r#"42["burst",["#), "{t:.60}");
+            n += 1;
+        }
+        ws
+    });
+    for i in 0..BURST {
+        socket.emit("burst", &(i, &body)).unwrap();
+    }
+    let mut ws = within("the whole burst arrives", reader).await.unwrap();
+    assert!(socket.connected());
+    assert_sio_echo(&mut ws, "after-the-burst").await;
+}
+
+/// The byte bound closes a stalled client even when the packet bound is far away.
+#[tokio::test]
+async fn the_byte_bound_closes_a_stalled_client() {
+    let logs = init();
+    let bound = 512 * 1024;
+    let server = serve(echo_server(config().with_max_buffered_bytes(bound))).await;
+    let (_slow, slow_socket) = slow_client(&server).await;
+    let filler = "z".repeat(16 * 1024);
+    let mut sent = 0usize;
+    while slow_socket.connected() {
+        assert!(
+            sent * filler.len() < pipe_bound() + 4 * bound,
+            "not closed after {sent} packets of {} bytes",
+            filler.len()
+        );
+        let _ = slow_socket.emit("big", &(sent, &filler));
+        sent += 1;
+        tokio::task::yield_now().await;
+    }
+    logs.wait_for("outbound queue full: closing slow consumer")
+        .await;
+    assert_no_panics();
+}

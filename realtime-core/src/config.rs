@@ -31,9 +31,15 @@ pub struct Config {
     pub polling: bool,
     /// Whether clients may use WebSocket. Default true.
     pub websocket: bool,
-    /// Packets each connection may have waiting to be written. See
-    /// [`crate::docs::slow_consumers`] for what happens when it is full. Default 1024.
+    /// Frames each connection may have waiting to be written (a packet, and each of its
+    /// binary attachments, is a frame). See [`crate::docs::slow_consumers`] for what happens
+    /// when it is full. Default 65536: with the default byte bound, the byte bound is always
+    /// reached first.
     pub max_buffered_packets: usize,
+    /// Bytes each connection may have waiting to be written, each frame counted with 64 bytes
+    /// of overhead; an empty queue takes one packet of any size. Default 4 MiB. See
+    /// [`crate::docs::slow_consumers`].
+    pub max_buffered_bytes: usize,
     /// Default timeout of server → client acks. Default 5 s.
     pub ack_timeout: Duration,
     /// Optional hook to refuse handshakes from the request head.
@@ -55,7 +61,8 @@ impl Default for Config {
             connect_timeout: Duration::from_millis(45_000),
             polling: true,
             websocket: true,
-            max_buffered_packets: 1024,
+            max_buffered_packets: 65_536,
+            max_buffered_bytes: 4 << 20,
             ack_timeout: Duration::from_secs(5),
             allow_request: None,
             event_rate_limit: None,
@@ -92,6 +99,8 @@ setters! {
     with_websocket: websocket: bool;
     /// Sets [`Config::max_buffered_packets`].
     with_max_buffered_packets: max_buffered_packets: usize;
+    /// Sets [`Config::max_buffered_bytes`].
+    with_max_buffered_bytes: max_buffered_bytes: usize;
     /// Sets [`Config::ack_timeout`].
     with_ack_timeout: ack_timeout: Duration;
     /// Sets [`Config::event_rate_limit`].
@@ -134,6 +143,7 @@ impl fmt::Debug for Config {
             .field("polling", &self.polling)
             .field("websocket", &self.websocket)
             .field("max_buffered_packets", &self.max_buffered_packets)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("ack_timeout", &self.ack_timeout)
             .field("allow_request", &self.allow_request.is_some())
             .field("event_rate_limit", &self.event_rate_limit)

@@ -65,7 +65,7 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
     let session = Arc::new(Session::new(
         new_sid(),
         TransportKind::WebSocket,
-        config.max_buffered_packets,
+        crate::engine::session::QueueBound::from_config(&config),
     ));
     let client = Client::new(
         session.clone(),

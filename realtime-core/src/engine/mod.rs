@@ -260,7 +260,7 @@ impl<H: EngineHandler> Engine<H> {
         let session = Arc::new(Session::new(
             sid.clone(),
             transport,
-            self.config.max_buffered_packets,
+            session::QueueBound::from_config(&self.config),
         ));
         let conn = self.handler.on_open(Arc::clone(&session), request);
         let entry = Arc::new(Entry { session, conn });

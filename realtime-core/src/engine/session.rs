@@ -96,6 +96,29 @@ pub enum TransportKind {
     WebSocket = 1,
 }
 
+/// How much a session's outbound queue may hold; see [`crate::docs::slow_consumers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueBound {
+    /// Frames waiting (a packet, and each binary attachment, is a frame).
+    pub(crate) frames: usize,
+    /// Bytes waiting, each frame charged its length plus [`FRAME_OVERHEAD`].
+    pub(crate) bytes: usize,
+}
+
+/// What a queued frame costs beyond its bytes (its slot, its handle on shared bytes). Charged
+/// so that a burst of tiny frames is bounded by the byte bound too: with the defaults, the
+/// byte bound is always reached before the frame bound.
+pub(crate) const FRAME_OVERHEAD: usize = 64;
+
+impl QueueBound {
+    pub(crate) fn from_config(config: &crate::config::Config) -> QueueBound {
+        QueueBound {
+            frames: config.max_buffered_packets,
+            bytes: config.max_buffered_bytes,
+        }
+    }
+}
+
 /// The outbound queue of a session: bounded, shared by whichever transport is current.
 ///
 /// A plain `Mutex<VecDeque>` rather than a channel: an idle connection holds no buffer at all
@@ -103,9 +126,16 @@ pub enum TransportKind {
 /// take everything queued in one lock to write it as one batch.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    queue: Mutex<VecDeque<Frame>>,
+    queue: Mutex<Queue>,
     ready: Notify,
-    capacity: usize,
+    bound: QueueBound,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    /// What `frames` is charged against [`QueueBound::bytes`].
+    bytes: usize,
 }
 
 /// The queue was full; see [`crate::docs::slow_consumers`].
@@ -113,21 +143,32 @@ pub(crate) struct Outbox {
 pub(crate) struct Full;
 
 impl Outbox {
-    fn new(capacity: usize) -> Outbox {
+    fn new(bound: QueueBound) -> Outbox {
         Outbox {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             ready: Notify::new(),
-            capacity,
+            bound,
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Queues all of `frames` contiguously (a packet and its attachments), or none of them.
+    /// An empty queue takes any packet, however large, so a packet bigger than the byte
+    /// bound can still be sent to a client that keeps up.
     fn push_all(&self, frames: &[Frame]) -> Result<(), Full> {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if q.len() + frames.len() > self.capacity {
+        let cost: usize = frames.iter().map(|f| f.len() + FRAME_OVERHEAD).sum();
+        let mut q = self.lock();
+        if !q.frames.is_empty()
+            && (q.frames.len() + frames.len() > self.bound.frames
+                || q.bytes + cost > self.bound.bytes)
+        {
             return Err(Full);
         }
-        q.extend(frames.iter().cloned());
+        q.frames.extend(frames.iter().cloned());
+        q.bytes += cost;
         drop(q);
         self.ready.notify_one();
         Ok(())
@@ -136,10 +177,11 @@ impl Outbox {
     /// Moves everything queued into `out`. Releases the queue's memory once it is empty, so an
     /// idle connection that once had a burst does not keep the burst's buffer.
     pub(crate) fn drain_into(&self, out: &mut Vec<Frame>) {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        out.extend(q.drain(..));
-        if q.capacity() > 16 {
-            *q = VecDeque::new();
+        let mut q = self.lock();
+        out.extend(q.frames.drain(..));
+        q.bytes = 0;
+        if q.frames.capacity() > 16 {
+            q.frames = VecDeque::new();
         }
     }
 
@@ -184,10 +226,10 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(sid: Sid, transport: TransportKind, queue_capacity: usize) -> Session {
+    pub(crate) fn new(sid: Sid, transport: TransportKind, queue: QueueBound) -> Session {
         Session {
             sid,
-            outbox: Outbox::new(queue_capacity),
+            outbox: Outbox::new(queue),
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
             probed: AtomicBool::new(false),
@@ -257,8 +299,9 @@ impl Session {
     /// Queues a control frame (ping, noop) regardless of the queue bound: there are at most a
     /// couple in flight, and a heartbeat must never be the thing that gets dropped.
     pub(crate) fn send_control(&self, kind: PacketType) {
-        let mut q = self.outbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-        q.push_back(Frame::bare(kind));
+        let mut q = self.outbox.lock();
+        q.frames.push_back(Frame::bare(kind));
+        q.bytes += 1 + FRAME_OVERHEAD;
         drop(q);
         self.outbox.ready.notify_one();
     }
@@ -358,9 +401,16 @@ pub enum SendError {
 mod tests {
     use super::*;
 
+    fn frames(n: usize) -> QueueBound {
+        QueueBound {
+            frames: n,
+            bytes: usize::MAX,
+        }
+    }
+
     #[test]
     fn full_queue_closes_as_slow_consumer() {
-        let s = Session::new(new_sid(), TransportKind::WebSocket, 2);
+        let s = Session::new(new_sid(), TransportKind::WebSocket, frames(2));
         s.send(Frame::bare(PacketType::Noop)).unwrap();
         s.send_volatile(Frame::bare(PacketType::Noop));
         s.send_volatile(Frame::bare(PacketType::Noop)); // dropped, connection stays up
@@ -382,9 +432,30 @@ mod tests {
         assert_ne!(a, new_sid());
     }
 
+    #[test]
+    fn the_byte_bound_counts_each_frame_with_its_overhead_and_an_empty_queue_takes_anything() {
+        let text = |n: usize| Frame::Text("x".repeat(n).into());
+        let bound = QueueBound {
+            frames: 1000,
+            bytes: 3 * (100 + FRAME_OVERHEAD),
+        };
+        let s = Session::new(new_sid(), TransportKind::WebSocket, bound);
+        for _ in 0..3 {
+            s.send(text(100)).unwrap();
+        }
+        s.send_volatile(text(1)); // over the byte bound: dropped
+        let mut out = Vec::new();
+        s.outbox.drain_into(&mut out);
+        assert_eq!(out.len(), 3);
+        // An empty queue takes a frame larger than the whole bound.
+        s.send(text(10_000)).unwrap();
+        assert_eq!(s.send(text(1)), Err(SendError::Full));
+        assert_eq!(s.close_reason(), Some(CloseReason::SlowConsumer));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn missed_pong_times_out() {
-        let s = Session::new(new_sid(), TransportKind::WebSocket, 8);
+        let s = Session::new(new_sid(), TransportKind::WebSocket, frames(8));
         let start = tokio::time::Instant::now();
         s.heartbeat(Duration::from_millis(300), Duration::from_millis(200))
             .await;
