@@ -47,6 +47,21 @@ pub struct Config {
     /// Events each connection may send; `None` (the default) for no limit. See
     /// [`crate::ratelimit`].
     pub event_rate_limit: Option<crate::ratelimit::RateLimit>,
+    /// Event handlers of one connection that may run at once (started and not finished).
+    /// When they all are, the next waits for one to finish. Default 128.
+    pub max_handlers_in_flight: usize,
+    /// Events of one connection that may wait to start. While that many wait, the server
+    /// reads nothing more from the connection (backpressure). Default 256.
+    pub max_events_waiting: usize,
+    /// Namespaces one connection may join (or be joining) at once; a CONNECT past it is
+    /// refused with `connect_error` "too many namespaces on one connection". Default 32.
+    pub max_namespaces_per_connection: usize,
+    /// How long a binary packet may wait for its attachments; then the connection is closed
+    /// (`parse error`). Default 60 s.
+    pub binary_attachment_timeout: Duration,
+    /// Remove a dynamic namespace once its last socket left (its rooms and adapter go with
+    /// it; the next client to connect creates it anew). Default true.
+    pub remove_empty_dynamic_namespaces: bool,
 }
 
 impl Default for Config {
@@ -66,6 +81,11 @@ impl Default for Config {
             ack_timeout: Duration::from_secs(5),
             allow_request: None,
             event_rate_limit: None,
+            max_handlers_in_flight: 128,
+            max_events_waiting: 256,
+            max_namespaces_per_connection: 32,
+            binary_attachment_timeout: Duration::from_secs(60),
+            remove_empty_dynamic_namespaces: true,
         }
     }
 }
@@ -105,6 +125,16 @@ setters! {
     with_ack_timeout: ack_timeout: Duration;
     /// Sets [`Config::event_rate_limit`].
     with_event_rate_limit: event_rate_limit: crate::ratelimit::RateLimit;
+    /// Sets [`Config::max_handlers_in_flight`].
+    with_max_handlers_in_flight: max_handlers_in_flight: usize;
+    /// Sets [`Config::max_events_waiting`].
+    with_max_events_waiting: max_events_waiting: usize;
+    /// Sets [`Config::max_namespaces_per_connection`].
+    with_max_namespaces_per_connection: max_namespaces_per_connection: usize;
+    /// Sets [`Config::binary_attachment_timeout`].
+    with_binary_attachment_timeout: binary_attachment_timeout: Duration;
+    /// Sets [`Config::remove_empty_dynamic_namespaces`].
+    with_remove_empty_dynamic_namespaces: remove_empty_dynamic_namespaces: bool;
 }
 
 impl Config {
@@ -147,6 +177,17 @@ impl fmt::Debug for Config {
             .field("ack_timeout", &self.ack_timeout)
             .field("allow_request", &self.allow_request.is_some())
             .field("event_rate_limit", &self.event_rate_limit)
+            .field("max_handlers_in_flight", &self.max_handlers_in_flight)
+            .field("max_events_waiting", &self.max_events_waiting)
+            .field(
+                "max_namespaces_per_connection",
+                &self.max_namespaces_per_connection,
+            )
+            .field("binary_attachment_timeout", &self.binary_attachment_timeout)
+            .field(
+                "remove_empty_dynamic_namespaces",
+                &self.remove_empty_dynamic_namespaces,
+            )
             .finish()
     }
 }

@@ -211,12 +211,15 @@ impl_handler!([T1, T2, T3, T4, T5, T6], T7);
 impl_handler!([T1, T2, T3, T4, T5, T6, T7], T8);
 
 /// Starts a handler's future: runs it up to its first pending await right here, then hands
-/// the rest to tokio.
+/// the rest to tokio. Called by a connection's dispatcher task (`socketio::inbox`), one
+/// handler after the other, never on the connection's I/O task.
 ///
 /// Handlers of one connection thus *start* in the order their events arrived, as in
 /// Socket.IO's Node server: a `join` handler has joined its room before the `say` event that
 /// followed it is dispatched, and a connect handler's synchronous part runs before the
-/// client's first event. A handler that awaits does not hold up the connection. Polling
+/// client's first event. A handler that awaits does not hold up the connection, and a slow
+/// synchronous part holds up only the handlers queued behind it, never the connection's
+/// reads or heartbeat. Polling
 /// once with a no-op waker is sound: the spawned task polls again and registers its real
 /// waker before anything could be missed. A panic is contained to the handler, as it would
 /// be in a spawned task.

@@ -37,7 +37,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    handler::EventContext,
     namespace::Lifecycle,
     reply::error_payload,
     session::{self, Session, SessionStore},
@@ -202,15 +201,7 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Er
 }
 
 fn fire(socket: &Socket, event: Lifecycle, data: Value) {
-    if let Some(handler) = socket.namespace().def.lifecycle(event) {
-        let ctx = EventContext::new(
-            socket.clone(),
-            Arc::from(event.event_name()),
-            Payload::from_value(data),
-            None,
-        );
-        crate::handler::start(handler(ctx));
-    }
+    socket.run_lifecycle(event, data);
 }
 
 fn push_init(socket: &Socket) {
@@ -227,7 +218,8 @@ pub(crate) fn on_connected(socket: &Socket) {
     };
     if !config.shakehand {
         fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
-        push_init(socket);
+        let s = socket.clone();
+        socket.in_order(move || push_init(&s));
         return;
     }
     {
@@ -298,7 +290,8 @@ pub(crate) fn admit_event(
     };
     drop(queued);
     tracing::debug!(socket = %socket.id(), event = %crate::client_log::Preview(&event), refusal, "event refused by the $init gate");
-    refuse(socket, &event, ack_id, refusal);
+    let s = socket.clone();
+    socket.in_order(move || refuse(&s, &event, ack_id, refusal));
     Admission::Handled
 }
 
@@ -356,21 +349,34 @@ async fn verify(socket: Socket, data: Value, ack_id: Option<u64>) {
     }
 }
 
+/// The handshake succeeded. Each step runs in the connection's order: the session is the
+/// socket's before the `shakeHandSuccess` handler starts, and the client gets its reply
+/// after that handler's synchronous part and before any event that waited for the gate.
 fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
-    if let Some(session) = session {
-        socket.set_client_id(session.userid.as_str());
-        socket.insert_extension(session);
-    }
-    tracing::debug!(socket = %socket.id(), client_id = %socket.client_id(), "$init handshake succeeded");
+    let s = socket.clone();
+    socket.in_order(move || {
+        if let Some(session) = session {
+            s.set_client_id(session.userid.as_str());
+            s.insert_extension(session);
+        }
+        tracing::debug!(socket = %s.id(), client_id = %s.client_id(), "$init handshake succeeded");
+    });
     fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
-    let reply = serde_json::json!({ "clientID": &*socket.client_id() });
-    if let Some(id) = ack_id {
-        let _ = socket.send_ack(id, &Payload::from_value(reply.clone()));
-    }
-    let _ = socket.emit(INIT_EVENT, &reply);
-    // Now the events that arrived during verification, in order. The gate opens only once
-    // the queue is empty under its lock, so an event arriving meanwhile is queued behind
-    // them rather than overtaking them.
+    let socket = socket.clone();
+    socket.clone().in_order(move || {
+        let reply = serde_json::json!({ "clientID": &*socket.client_id() });
+        if let Some(id) = ack_id {
+            let _ = socket.send_ack(id, &Payload::from_value(reply.clone()));
+        }
+        let _ = socket.emit(INIT_EVENT, &reply);
+        open_gate(&socket);
+    });
+}
+
+/// Dispatches the events that waited for the handshake, in order, then lets events through.
+/// The gate opens only once the queue is empty under its lock, so an event arriving
+/// meanwhile is queued behind them rather than overtaking them.
+fn open_gate(socket: &Socket) {
     let gate = &socket.0.handshake;
     loop {
         let batch = {
@@ -378,7 +384,7 @@ fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
             if queued.is_empty() {
                 gate.set(&queued, state::OPEN);
                 *queued = Vec::new();
-                break;
+                return;
             }
             std::mem::take(&mut *queued)
         };
@@ -388,21 +394,27 @@ fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
     }
 }
 
+/// The handshake failed (or timed out): events are refused from now on; after the
+/// `shakeHandFail` handler's synchronous part, the client hears why and is disconnected.
 fn fail(socket: &Socket, ack_id: Option<u64>, reason: &str) {
     tracing::info!(socket = %socket.id(), reason, "$init handshake failed: disconnecting");
-    let gate = &socket.0.handshake;
-    let queued = {
-        let mut queued = gate.lock();
-        gate.set(&queued, state::FAILED);
-        std::mem::take(&mut *queued)
-    };
     fire(socket, Lifecycle::ShakehandFail, Value::from(reason));
-    refuse(socket, INIT_EVENT, ack_id, reason);
-    for q in queued {
-        refuse(socket, &q.event, q.ack_id, FAILED_MESSAGE);
-    }
-    // A plain WebSocket client has no namespace to leave: its connection closes, with the
-    // reason in the close frame (1008, policy violation) as well as in the `$error` frame.
-    socket.refuse_connection(reason);
-    socket.disconnect();
+    let (socket, reason) = (socket.clone(), reason.to_owned());
+    socket.clone().in_order(move || {
+        refuse(&socket, INIT_EVENT, ack_id, &reason);
+        // Events that arrived until now waited in the gate: refused after the `$init` reply.
+        let queued = {
+            let gate = &socket.0.handshake;
+            let mut queued = gate.lock();
+            gate.set(&queued, state::FAILED);
+            std::mem::take(&mut *queued)
+        };
+        for q in queued {
+            refuse(&socket, &q.event, q.ack_id, FAILED_MESSAGE);
+        }
+        // A plain WebSocket client has no namespace to leave: its connection closes, with
+        // the reason in the close frame (1008, policy violation) as well as in `$error`.
+        socket.refuse_connection(&reason);
+        socket.disconnect();
+    });
 }

@@ -252,6 +252,9 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// Called when the last user of a dynamic namespace left, with the namespace's name.
+pub(crate) type EmptyHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// A live namespace: its sockets and rooms.
 pub struct Namespace {
     name: Arc<str>,
@@ -259,6 +262,11 @@ pub struct Namespace {
     sockets: DashMap<SocketId, Socket>,
     pub(crate) adapter: Box<dyn Adapter>,
     pub(crate) shared: Arc<Shared>,
+    /// Sockets of this namespace that are connected or being admitted. Counted for dynamic
+    /// namespaces, which are removed when it drops to zero (see `on_empty`).
+    users: std::sync::atomic::AtomicUsize,
+    /// For a dynamic namespace that is removed once empty: how to remove it.
+    on_empty: Option<EmptyHook>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -276,6 +284,7 @@ impl Namespace {
         def: Arc<NamespaceDef>,
         adapter: Box<dyn Adapter>,
         shared: Arc<Shared>,
+        on_empty: Option<EmptyHook>,
     ) -> Arc<Namespace> {
         Arc::new(Namespace {
             name: Arc::from(name),
@@ -283,7 +292,30 @@ impl Namespace {
             sockets: DashMap::new(),
             adapter,
             shared,
+            users: std::sync::atomic::AtomicUsize::new(0),
+            on_empty,
         })
+    }
+
+    /// Counts a new socket as a user. Called while the server's namespace table is locked,
+    /// so that a namespace found there cannot be removed before its new user is counted.
+    pub(crate) fn add_user(&self) {
+        self.users.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// A socket left for good (disconnected, or refused while being admitted).
+    pub(crate) fn remove_user(&self) {
+        let left = self.users.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) - 1;
+        if left == 0 {
+            if let Some(on_empty) = &self.on_empty {
+                on_empty(&self.name);
+            }
+        }
+    }
+
+    /// Whether no socket is connected to, or joining, this namespace.
+    pub(crate) fn unused(&self) -> bool {
+        self.users.load(std::sync::atomic::Ordering::Acquire) == 0
     }
 
     /// The namespace name.

@@ -67,12 +67,7 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
         TransportKind::WebSocket,
         crate::engine::session::QueueBound::from_config(&config),
     ));
-    let client = Client::new(
-        session.clone(),
-        handshake,
-        Protocol::Plain,
-        config.event_rate_limit,
-    );
+    let client = Client::new(session.clone(), handshake, Protocol::Plain, &config);
     core.plain_sessions
         .insert(session.sid().clone(), session.clone());
 
@@ -114,7 +109,11 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
                 }
                 awaiting_pong.get_or_insert(tokio::time::Instant::now() + config.ping_timeout);
             }
-            message = ws.recv() => match message {
+            message = async {
+                // Backpressure: read the next frame only once the handlers keep up.
+                client.inbox.ready().await;
+                ws.recv().await
+            } => match message {
                 Some(Ok(Message::Text(text))) => {
                     if let Err(reason) = on_text(socket, text.as_str()) {
                         tracing::warn!(socket = %socket.id(), %reason, "plain websocket: bad frame, closing");

@@ -26,6 +26,8 @@ type NamespacePredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// The server's shared core: namespaces and what every namespace can reach.
 pub(crate) struct ServerCore {
+    /// Itself, for the hooks of the dynamic namespaces it creates.
+    me: std::sync::Weak<ServerCore>,
     pub(crate) shared: Arc<Shared>,
     namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
     dynamic: Vec<(NamespacePredicate, Arc<NamespaceDef>)>,
@@ -45,28 +47,50 @@ impl std::fmt::Debug for ServerCore {
 }
 
 impl ServerCore {
-    /// The namespace called `name`: a fixed one, or a dynamic one created on first use.
+    /// The namespace a new socket called `name` joins (a fixed one, or a dynamic one created
+    /// on first use), with the socket counted as its user.
     pub(crate) fn namespace_for(&self, name: &str) -> Option<Arc<Namespace>> {
-        if let Some(ns) = self
-            .namespaces
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
         {
-            return Some(ns.clone());
+            let map = self.namespaces.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(ns) = map.get(name) {
+                ns.add_user();
+                return Some(ns.clone());
+            }
         }
         let (_, def) = self.dynamic.iter().find(|(matches, _)| matches(name))?;
         let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
         let ns = map.entry(Arc::from(name)).or_insert_with(|| {
             tracing::debug!(ns = name, "creating dynamic namespace");
+            let on_empty = self.shared.config.remove_empty_dynamic_namespaces.then(|| {
+                let core = self.me.clone();
+                let hook: crate::namespace::EmptyHook = Arc::new(move |name: &str| {
+                    if let Some(core) = core.upgrade() {
+                        core.remove_if_unused(name);
+                    }
+                });
+                hook
+            });
             Namespace::new(
                 name,
                 def.clone(),
                 (self.adapter_factory)(name),
                 self.shared.clone(),
+                on_empty,
             )
         });
+        ns.add_user();
         Some(ns.clone())
+    }
+
+    /// Removes the dynamic namespace `name` if nobody uses it. Under the table's write lock:
+    /// a socket about to join is either counted already, or will find the name free and
+    /// create the namespace anew.
+    fn remove_if_unused(&self, name: &str) {
+        let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
+        if map.get(name).is_some_and(|ns| ns.unused()) {
+            map.remove(name);
+            tracing::debug!(ns = name, "removed empty dynamic namespace");
+        }
     }
 }
 
@@ -257,7 +281,7 @@ impl RealtimeBuilder {
             let adapter = (self.adapter_factory)(&name);
             namespaces.insert(
                 Arc::from(name.as_str()),
-                Namespace::new(&name, Arc::new(ns.def), adapter, shared.clone()),
+                Namespace::new(&name, Arc::new(ns.def), adapter, shared.clone(), None),
             );
         }
         let mut dynamic = Vec::new();
@@ -267,7 +291,8 @@ impl RealtimeBuilder {
             }
             dynamic.push((matches, Arc::new(ns.def)));
         }
-        let core = Arc::new(ServerCore {
+        let core = Arc::new_cyclic(|me| ServerCore {
+            me: me.clone(),
             shared: shared.clone(),
             namespaces: RwLock::new(namespaces),
             dynamic,

@@ -582,6 +582,10 @@ impl Socket {
         if previous != phase::GONE {
             self.0.ns.adapter.leave_all(self.id());
         }
+        drop(_membership);
+        if previous != phase::GONE {
+            self.0.ns.remove_user();
+        }
         previous == phase::CONNECTED
     }
 
@@ -595,19 +599,39 @@ impl Socket {
         let ns = &self.0.ns;
         ns.remove_socket(self.id());
         self.lock_acks().clear();
-        if let Some(handler) = &ns.def.lifecycle(crate::namespace::Lifecycle::Disconnect) {
-            let payload = Payload::from_value(Value::from(reason));
-            crate::handler::start(handler(EventContext::new(
+        self.run_lifecycle(crate::namespace::Lifecycle::Disconnect, Value::from(reason));
+    }
+
+    /// Runs `step` after every handler queued so far for this connection has started, and
+    /// before any queued later.
+    pub(crate) fn in_order(&self, step: impl FnOnce() + Send + 'static) {
+        self.0
+            .client
+            .inbox
+            .push(crate::socketio::inbox::Job::step(step));
+    }
+
+    /// Queues the namespace's handler for a lifecycle event, if it has one, with `data` as
+    /// its payload (`Data<T>`) and the event's name as its `Event`.
+    pub(crate) fn run_lifecycle(&self, event: crate::namespace::Lifecycle, data: Value) {
+        if let Some(handler) = self.0.ns.def.lifecycle(event) {
+            let ctx = EventContext::new(
                 self.clone(),
-                Arc::from("disconnect"),
-                payload,
+                Arc::from(event.event_name()),
+                Payload::from_value(data),
                 None,
-            )));
+            );
+            self.0
+                .client
+                .inbox
+                .push(crate::socketio::inbox::Job::lifecycle(handler.clone(), ctx));
         }
     }
 
-    /// Runs the handler registered for `event`, in its own task so a slow handler never holds
-    /// up the connection (and can itself await acks from the same client).
+    /// Admits an event (rate limit, the `$init` gate) and queues its handler; handlers of a
+    /// connection start in arrival order, off its I/O task (see `socketio::inbox`), and a
+    /// handler that awaits never holds up the connection (it can await acks from the same
+    /// client).
     pub(crate) fn dispatch_event(&self, event: String, payload: Payload, ack_id: Option<u64>) {
         let def = &self.0.ns.def;
         let (event, payload) = if event == "m" && !def.handlers.contains_key("m") {
@@ -615,17 +639,26 @@ impl Socket {
         } else {
             (event, payload)
         };
-        if self.session().is_closed() {
-            return; // the rest of a payload that arrived with the packet that closed it
+        let client = &self.0.client;
+        if self.session().is_closed() || client.cut_off.load(Ordering::Acquire) {
+            return; // the rest of what arrived with the packet that closed it
         }
-        match self.0.client.rate_verdict() {
+        match client.rate_verdict() {
             crate::ratelimit::Verdict::Allow => {}
             verdict => {
-                crate::handshake::refuse(self, &event, ack_id, "rate limit exceeded");
-                if verdict == crate::ratelimit::Verdict::CutOff {
+                // Refused in the connection's order: after the answers of the events before.
+                let cut_off = verdict == crate::ratelimit::Verdict::CutOff
+                    && !client.cut_off.swap(true, Ordering::AcqRel);
+                if cut_off {
                     tracing::warn!(socket = %self.id(), "client keeps flooding past its rate limit: disconnecting");
-                    self.close_connection();
                 }
+                let socket = self.clone();
+                self.in_order(move || {
+                    crate::handshake::refuse(&socket, &event, ack_id, "rate limit exceeded");
+                    if cut_off {
+                        socket.close_connection();
+                    }
+                });
                 return;
             }
         }
@@ -652,18 +685,21 @@ impl Socket {
                     // A raw text frame's implicit reply id is not a question to answer.
                     if let Some(id) = ack_id.filter(|id| *id != crate::plain_ws::RAW_REPLY) {
                         let message = format!("no handler for event {event:?}");
-                        let _ = self.send_ack(id, &crate::reply::error_payload(message.into()));
+                        let socket = self.clone();
+                        self.in_order(move || {
+                            let error = crate::reply::error_payload(message.into());
+                            let _ = socket.send_ack(id, &error);
+                        });
                     }
                     return;
                 }
             },
         };
-        crate::handler::start(handler(EventContext::new(
-            self.clone(),
-            name,
-            payload,
-            ack_id,
-        )));
+        let ctx = EventContext::new(self.clone(), name, payload, ack_id);
+        self.0
+            .client
+            .inbox
+            .push(crate::socketio::inbox::Job::event(handler.clone(), ctx));
     }
 }
 

@@ -50,6 +50,14 @@ pub trait EngineHandler: Send + Sync + 'static {
 
     /// The session closed; called exactly once per session.
     fn on_close(&self, conn: &Self::Conn, reason: CloseReason);
+
+    /// Resolves once the layer above can take another message from this session. Until
+    /// then the engine reads nothing more from it (a WebSocket is not read, a polling POST
+    /// is not answered): backpressure on a client that sends faster than its handlers run.
+    /// By default always ready.
+    fn ready(&self, _conn: &Self::Conn) -> impl std::future::Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// A live session and the upper layer's state for it.

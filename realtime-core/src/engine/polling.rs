@@ -168,6 +168,8 @@ pub(super) async fn post<H: EngineHandler>(
         }
     };
     for packet in packets {
+        // Backpressure: a client posting faster than its handlers run waits for its answer.
+        engine.handler.ready(&entry.conn).await;
         if let Err(reason) = engine.on_packet(entry, packet) {
             engine.protocol_error(session, &reason);
             return EngineError::BadRequest.response();

@@ -165,7 +165,11 @@ async fn io_loop<H: EngineHandler>(
                     session.close(CloseReason::TransportError);
                 }
             }
-            message = socket.recv() => match message {
+            message = async {
+                // Backpressure: read the next frame only once the layer above takes it.
+                engine.handler.ready(&entry.conn).await;
+                socket.recv().await
+            } => match message {
                 Some(Ok(message)) => {
                     if let Err(reason) = on_frame(engine, entry, message) {
                         engine.protocol_error(session, &reason);

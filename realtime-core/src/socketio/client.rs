@@ -10,13 +10,13 @@ use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
 use super::{
+    inbox::{Inbox, InboxBounds},
     packet::{self, PacketData, PacketKind},
     Payload, Protocol,
 };
 use crate::{
     client_log::Preview,
     engine::{CloseReason, EngineHandler, Frame, Message, Session},
-    handler::EventContext,
     server::ServerCore,
     socket::{Handshake, Socket},
 };
@@ -29,6 +29,8 @@ struct PartialPacket {
     data: PacketData,
     expected: usize,
     binary: Vec<Bytes>,
+    /// Tells this packet from a later one, for the timeout watching it.
+    number: u64,
 }
 
 /// One connection (Engine.IO session or plain WebSocket): its sockets, one per namespace.
@@ -40,8 +42,17 @@ pub(crate) struct Client {
     sockets: Mutex<SmallVec<[Socket; 1]>>,
     /// Boxed: rare, and an idle connection should not carry its size.
     partial: Mutex<Option<Box<PartialPacket>>>,
+    /// Binary packets started so far (numbers them for their timeout).
+    partials_started: std::sync::atomic::AtomicU64,
+    /// Namespaces whose CONNECT is being admitted (middleware running): they count against
+    /// `max_namespaces_per_connection` like joined ones.
+    admitting: std::sync::atomic::AtomicUsize,
+    /// The handlers of this connection waiting to start; see [`super::inbox`].
+    pub(crate) inbox: Arc<Inbox>,
     /// Set once any namespace accepted the client (the connect timeout stops mattering).
     joined: AtomicBool,
+    /// Set once the connection is cut off for flooding: what it sends next is dropped.
+    pub(crate) cut_off: AtomicBool,
     /// The connection's event rate limit bucket, when a limit is configured.
     rate: Option<Box<Mutex<crate::ratelimit::Bucket>>>,
     /// How many more warnings this connection may cause in the log for now.
@@ -56,7 +67,7 @@ impl Client {
         session: Arc<Session>,
         handshake: Handshake,
         protocol: Protocol,
-        rate_limit: Option<crate::ratelimit::RateLimit>,
+        config: &crate::config::Config,
     ) -> Arc<Client> {
         Arc::new(Client {
             session,
@@ -64,8 +75,16 @@ impl Client {
             protocol,
             sockets: Mutex::new(SmallVec::new()),
             partial: Mutex::new(None),
+            partials_started: std::sync::atomic::AtomicU64::new(0),
+            admitting: std::sync::atomic::AtomicUsize::new(0),
+            inbox: Arc::new(Inbox::new(InboxBounds {
+                in_flight: config.max_handlers_in_flight,
+                waiting: config.max_events_waiting,
+            })),
             joined: AtomicBool::new(false),
-            rate: rate_limit
+            cut_off: AtomicBool::new(false),
+            rate: config
+                .event_rate_limit
                 .map(|limit| Box::new(Mutex::new(crate::ratelimit::Bucket::new(limit)))),
             warnings: crate::client_log::WarnBudget::default(),
             joined_notify: tokio::sync::Notify::new(),
@@ -74,6 +93,11 @@ impl Client {
 
     fn lock_sockets(&self) -> std::sync::MutexGuard<'_, SmallVec<[Socket; 1]>> {
         self.sockets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Namespaces joined or being joined.
+    fn namespace_count(&self) -> usize {
+        self.lock_sockets().len() + self.admitting.load(Ordering::Acquire)
     }
 
     /// This client's socket in namespace `nsp`.
@@ -154,7 +178,7 @@ impl EngineHandler for SocketIoLayer {
             session,
             Handshake::from_request(request),
             Protocol::SocketIo,
-            self.0.shared.config.event_rate_limit,
+            &self.0.shared.config,
         );
         client.watch_connect_timeout(self.0.shared.config.connect_timeout);
         client
@@ -170,13 +194,21 @@ impl EngineHandler for SocketIoLayer {
                 let p =
                     packet::parse(text).map_err(|e| format!("invalid Socket.IO packet: {e}"))?;
                 if p.kind.is_binary() && p.attachments > 0 {
+                    let number = client.partials_started.fetch_add(1, Ordering::Relaxed);
                     *partial = Some(Box::new(PartialPacket {
                         nsp: p.nsp.to_owned(),
                         ack_id: p.ack_id,
                         data: p.data,
                         expected: p.attachments,
                         binary: Vec::with_capacity(p.attachments),
+                        number,
                     }));
+                    drop(partial);
+                    watch_attachments(
+                        client,
+                        number,
+                        self.0.shared.config.binary_attachment_timeout,
+                    );
                     return Ok(());
                 }
                 drop(partial);
@@ -206,6 +238,34 @@ impl EngineHandler for SocketIoLayer {
     fn on_close(&self, client: &Arc<Client>, reason: CloseReason) {
         client.close_all(reason);
     }
+
+    fn ready(&self, client: &Arc<Client>) -> impl std::future::Future<Output = ()> + Send {
+        let inbox = Arc::clone(&client.inbox);
+        async move { inbox.ready().await }
+    }
+}
+
+/// Closes the connection if the binary packet numbered `number` has not received all its
+/// attachments within `timeout`: a partial packet holds up to ten attachments of
+/// `max_payload` bytes each, and a client must not be able to park them for ever.
+fn watch_attachments(client: &Arc<Client>, number: u64, timeout: std::time::Duration) {
+    let client = Arc::downgrade(client);
+    tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        let Some(client) = client.upgrade() else {
+            return;
+        };
+        let stuck = client
+            .partial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|p| p.number == number);
+        if stuck {
+            tracing::warn!(sid = %client.session.sid(), ?timeout, "binary packet's attachments did not all arrive in time: closing");
+            client.session.close(CloseReason::ParseError);
+        }
+    });
 }
 
 impl SocketIoLayer {
@@ -263,6 +323,16 @@ impl ServerCore {
         if client.socket(nsp).is_some() {
             return Err(format!("second CONNECT to namespace {:?}", Preview(nsp)));
         }
+        let max = self.shared.config.max_namespaces_per_connection;
+        if client.namespace_count() >= max {
+            tracing::debug!(nsp = %Preview(nsp), max, "CONNECT refused: too many namespaces on one connection");
+            refuse(
+                client,
+                nsp,
+                &crate::ConnectError::new("too many namespaces on one connection"),
+            );
+            return Ok(());
+        }
         let Some(socket) = self.new_socket(client, nsp, auth) else {
             return Ok(());
         };
@@ -271,7 +341,12 @@ impl ServerCore {
             // our CONNECT reply is guaranteed to find its socket.
             accept(client, socket);
         } else {
-            tokio::spawn(admit(Arc::clone(client), socket));
+            client.admitting.fetch_add(1, Ordering::AcqRel);
+            let client = Arc::clone(client);
+            tokio::spawn(async move {
+                admit(Arc::clone(&client), socket).await;
+                client.admitting.fetch_sub(1, Ordering::AcqRel);
+            });
         }
         Ok(())
     }
@@ -367,19 +442,9 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
         }
     }
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
-    if let Some(handler) = &socket
-        .namespace()
-        .def
-        .lifecycle(crate::namespace::Lifecycle::Connect)
-    {
-        let auth = Value::Object(socket.auth().clone());
-        let ctx = EventContext::new(
-            socket.clone(),
-            Arc::from("connection"),
-            Payload::from_value(auth),
-            None,
-        );
-        crate::handler::start(handler(ctx));
-    }
+    socket.run_lifecycle(
+        crate::namespace::Lifecycle::Connect,
+        Value::Object(socket.auth().clone()),
+    );
     crate::handshake::on_connected(&socket);
 }

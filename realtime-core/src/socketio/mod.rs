@@ -3,10 +3,13 @@
 //! - [`packet`]: the wire format.
 //! - `client`: one engine session's view (which namespaces it joined, binary packets being
 //!   assembled) and the dispatch of inbound packets.
+//! - `inbox`: the handlers of one connection waiting to start, started in order off the
+//!   connection's I/O task, with bounds on how many wait and run.
 //! - [`Socket`](crate::Socket): one client in one namespace; what handlers talk to.
 //! - [`Namespace`](crate::Namespace): the sockets of one namespace, its rooms and handlers.
 
 pub(crate) mod client;
+pub(crate) mod inbox;
 pub mod packet;
 
 use bytes::Bytes;
