@@ -1,0 +1,1692 @@
+//! The suite: starts each server in turn, drives loadgen worker processes through every
+//! scenario, measures the server from /proc, prints one markdown table and optionally
+//! writes docs/benchmarks.md. Exits non-zero when a server fails to start or to honour the
+//! contract, a message is lost or duplicated, or a client cannot connect.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    io::{BufRead, BufReader, Write},
+    net::SocketAddr,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use crate::{
+    client::{Conn, Incoming, Proto},
+    util::{cpu_seconds, hist_add_json, new_hist, raise_nofile, rss_kib},
+    worker::WorkerCfg,
+};
+
+// ---------------------------------------------------------------------------------------
+// Options and sizes
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Realtime,
+    Socketioxide,
+    Node,
+}
+
+impl ServerKind {
+    fn name(self) -> &'static str {
+        match self {
+            ServerKind::Realtime => "realtime",
+            ServerKind::Socketioxide => "socketioxide",
+            ServerKind::Node => "node",
+        }
+    }
+    fn parse(s: &str) -> Option<ServerKind> {
+        match s {
+            "realtime" => Some(ServerKind::Realtime),
+            "socketioxide" => Some(ServerKind::Socketioxide),
+            "node" => Some(ServerKind::Node),
+            _ => None,
+        }
+    }
+}
+
+const SCENARIOS: [&str; 5] = ["idle", "fanout", "rate", "echo", "storm"];
+
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub smoke: bool,
+    pub write: bool,
+    pub servers: Vec<ServerKind>,
+    pub scenarios: Vec<String>,
+    pub per_process: usize,
+    pub sources: u8,
+    pub threads: usize,
+    pub rate: Option<u64>,
+    pub note: Option<String>,
+    /// The arguments as given, for the report when not run through `bench/run`.
+    pub raw: Vec<String>,
+}
+
+const USAGE: &str = "usage: bench/run [--smoke] [--write] [--servers realtime,socketioxide,node]
+                 [--scenarios idle,fanout,rate,echo,storm] [--rate DELIVERIES_PER_S]
+                 [--per-process N] [--sources N] [--threads N] [--note TEXT]";
+
+impl Opts {
+    pub fn parse(args: &[String]) -> Result<Opts, String> {
+        let mut o = Opts {
+            smoke: false,
+            write: false,
+            servers: vec![
+                ServerKind::Realtime,
+                ServerKind::Socketioxide,
+                ServerKind::Node,
+            ],
+            scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            per_process: 10_000,
+            sources: 16,
+            threads: 2,
+            rate: None,
+            note: None,
+            raw: args.to_vec(),
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut val = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+            };
+            match a.as_str() {
+                "--smoke" => o.smoke = true,
+                "--write" => o.write = true,
+                "--servers" => {
+                    o.servers = val("--servers")?
+                        .split(',')
+                        .map(|s| ServerKind::parse(s.trim()).ok_or(format!("unknown server {s}")))
+                        .collect::<Result<_, _>>()?
+                }
+                "--scenarios" => {
+                    o.scenarios = val("--scenarios")?
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .collect();
+                    if let Some(bad) = o
+                        .scenarios
+                        .iter()
+                        .find(|s| !SCENARIOS.contains(&s.as_str()))
+                    {
+                        return Err(format!("unknown scenario {bad}; known: {SCENARIOS:?}"));
+                    }
+                }
+                "--per-process" => o.per_process = num(&val("--per-process")?)?,
+                "--sources" => o.sources = num::<u8>(&val("--sources")?)?.clamp(1, 250),
+                "--threads" => o.threads = num(&val("--threads")?)?,
+                "--rate" => o.rate = Some(num(&val("--rate")?)?),
+                "--note" => o.note = Some(val("--note")?),
+                "-h" | "--help" => return Err(USAGE.to_owned()),
+                other => return Err(format!("unknown option {other}\n{USAGE}")),
+            }
+        }
+        Ok(o)
+    }
+    fn has(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
+}
+
+fn num<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|_| format!("not a number: {s}"))
+}
+
+/// Client counts and message counts of one run (full or smoke).
+#[derive(Debug, Clone)]
+struct Sizes {
+    idle: [usize; 2],
+    idle_plain: usize,
+    settle: Duration,
+    fanout: [(usize, u64); 2],
+    senders: usize,
+    rate_rooms: [usize; 2],
+    rate: u64,
+    rate_seconds: f64,
+    echo_clients: usize,
+    echo_count: u64,
+    storm: usize,
+    storm_concurrency: usize,
+    reconnect_delay_ms: u64,
+    reconnect_bound: Duration,
+    /// How long receivers may still wait for deliveries after the last emit was acked.
+    collect_timeout: Duration,
+}
+
+impl Sizes {
+    fn new(o: &Opts) -> Sizes {
+        if o.smoke {
+            Sizes {
+                idle: [200, 300],
+                idle_plain: 200,
+                settle: Duration::from_millis(500),
+                fanout: [(100, 40), (300, 10)],
+                senders: 2,
+                rate_rooms: [100, 300],
+                rate: o.rate.unwrap_or(2_000),
+                rate_seconds: 2.0,
+                echo_clients: 100,
+                echo_count: 20,
+                storm: 300,
+                storm_concurrency: 100,
+                reconnect_delay_ms: 1000,
+                reconnect_bound: Duration::from_secs(20),
+                collect_timeout: Duration::from_secs(10),
+            }
+        } else {
+            Sizes {
+                idle: [10_000, 19_000],
+                idle_plain: 10_000,
+                settle: Duration::from_secs(3),
+                fanout: [(1_000, 200), (10_000, 20)],
+                senders: 2,
+                rate_rooms: [1_000, 10_000],
+                rate: o.rate.unwrap_or(20_000),
+                rate_seconds: 10.0,
+                echo_clients: 1_000,
+                echo_count: 100,
+                storm: 10_000,
+                storm_concurrency: 500,
+                reconnect_delay_ms: 1000,
+                reconnect_bound: Duration::from_secs(60),
+                collect_timeout: Duration::from_secs(30),
+            }
+        }
+    }
+}
+
+fn k(n: usize) -> String {
+    if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Results
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Better {
+    Higher,
+    Lower,
+    /// Must be zero (losses, failures): no ratio.
+    Zero,
+    /// Context only (CPU % of the load generator): no ratio.
+    Info,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    section: String,
+    label: String,
+    better: Better,
+}
+
+#[derive(Default)]
+struct Results {
+    rows: Vec<Row>,
+    values: BTreeMap<(String, String), f64>,
+    failures: Vec<String>,
+}
+
+impl Results {
+    fn set(&mut self, server: ServerKind, section: &str, label: &str, better: Better, v: f64) {
+        if !self
+            .rows
+            .iter()
+            .any(|r| r.section == section && r.label == label)
+        {
+            self.rows.push(Row {
+                section: section.to_owned(),
+                label: label.to_owned(),
+                better,
+            });
+        }
+        self.values.insert(
+            (server.name().to_owned(), format!("{section}\u{0}{label}")),
+            v,
+        );
+    }
+
+    fn get(&self, server: ServerKind, row: &Row) -> Option<f64> {
+        self.values
+            .get(&(
+                server.name().to_owned(),
+                format!("{}\u{0}{}", row.section, row.label),
+            ))
+            .copied()
+    }
+
+    fn fail(&mut self, msg: String) {
+        eprintln!("FAILURE: {msg}");
+        self.failures.push(msg);
+    }
+
+    fn table(&self, servers: &[ServerKind]) -> String {
+        let mut s = String::new();
+        let peers: Vec<ServerKind> = servers
+            .iter()
+            .copied()
+            .filter(|k| *k != ServerKind::Realtime)
+            .collect();
+        let with_ratio = servers.contains(&ServerKind::Realtime);
+        s.push_str("| scenario | metric |");
+        for k in servers {
+            let _ = write!(s, " {} |", k.name());
+        }
+        if with_ratio {
+            for p in &peers {
+                let _ = write!(s, " realtime ÷ {} |", p.name());
+            }
+        }
+        s.push('\n');
+        s.push_str("|---|---|");
+        for _ in servers {
+            s.push_str("---:|");
+        }
+        if with_ratio {
+            for _ in &peers {
+                s.push_str("---:|");
+            }
+        }
+        s.push('\n');
+        for row in &self.rows {
+            let arrow = match row.better {
+                Better::Higher => " ↑",
+                Better::Lower => " ↓",
+                Better::Zero => " (must be 0)",
+                Better::Info => "",
+            };
+            let _ = write!(s, "| {} | {}{} |", row.section, row.label, arrow);
+            for k in servers {
+                let _ = write!(s, " {} |", fmt_num(self.get(*k, row)));
+            }
+            if with_ratio {
+                let rt = self.get(ServerKind::Realtime, row);
+                for p in &peers {
+                    let cell = match (row.better, rt, self.get(*p, row)) {
+                        (Better::Higher | Better::Lower, Some(a), Some(b))
+                            if b > 0.0 && a > 0.0 =>
+                        {
+                            format!("{:.2}×", a / b)
+                        }
+                        _ => "—".to_owned(),
+                    };
+                    let _ = write!(s, " {cell} |");
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
+fn fmt_num(v: Option<f64>) -> String {
+    match v {
+        None => "—".to_owned(),
+        Some(v) if v.is_nan() => "—".to_owned(),
+        Some(v) if v == v.trunc() && v.abs() < 1e15 => group(v as i64),
+        Some(v) if v.abs() >= 100.0 => group(v.round() as i64),
+        Some(v) if v.abs() >= 10.0 => format!("{v:.1}"),
+        Some(v) if v.abs() >= 0.1 => format!("{v:.2}"),
+        Some(v) => format!("{v:.3}"),
+    }
+}
+
+fn group(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+fn bench_root() -> PathBuf {
+    std::env::var_os("BENCH_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| bench_root().join("target/release"))
+}
+
+fn log_dir() -> PathBuf {
+    let d = bench_root().join("target/bench-logs");
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
+
+/// Children die with the suite (SIGKILL when it exits for any reason).
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+fn kill(pid: u32, sig: libc::c_int) {
+    // SAFETY: signalling a child process we started, by its pid.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+struct ServerProc {
+    kind: ServerKind,
+    child: Child,
+    pid: u32,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl ServerProc {
+    fn start(kind: ServerKind, port: u16, label: &str) -> Result<ServerProc, String> {
+        let log = log_dir().join(format!("{}-{label}.log", kind.name()));
+        let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = match kind {
+            ServerKind::Realtime => Command::new(bin_dir().join("bench-server-realtime")),
+            ServerKind::Socketioxide => Command::new(bin_dir().join("bench-server-socketioxide")),
+            ServerKind::Node => {
+                let mut c = Command::new("node");
+                c.arg("server.js")
+                    .current_dir(bench_root().join("servers/node"));
+                c
+            }
+        };
+        cmd.env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("{}: cannot start: {e}", kind.name()))?;
+        let pid = child.id();
+        let mut s = ServerProc {
+            kind,
+            child,
+            pid,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+        };
+        if let Err(e) = s.wait_ready() {
+            s.stop();
+            return Err(e);
+        }
+        Ok(s)
+    }
+
+    /// Waits until the server answers the whole contract (join, echo, fanout) over
+    /// Socket.IO, and for realtime over plain WebSocket too; at most 20 s.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "{} exited during start-up ({status}); see {}",
+                    self.kind.name(),
+                    self.log.display()
+                ));
+            }
+            match rt.block_on(check_contract(self.addr, Proto::Sio)) {
+                Ok(()) => {
+                    if self.kind == ServerKind::Realtime {
+                        rt.block_on(check_contract(self.addr, Proto::Plain))
+                            .map_err(|e| {
+                                format!("realtime: plain WebSocket contract check failed: {e}")
+                            })?;
+                    }
+                    return Ok(());
+                }
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!(
+            "{} not ready within 20 s: {last}; see {}",
+            self.kind.name(),
+            self.log.display()
+        ))
+    }
+
+    fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid)
+    }
+
+    fn cpu(&self) -> f64 {
+        cpu_seconds(self.pid)
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn stop(&mut self) {
+        kill(self.pid, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Ticks = Vec<Vec<Value>>;
+
+/// The ack `id` (within 2 s), and the ticks that arrived before it.
+async fn wait_ack(
+    c: &mut Conn,
+    id: u64,
+) -> Result<Result<(Vec<Value>, Ticks), crate::client::Error>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(Duration::from_secs(2), async {
+        let mut ticks = Vec::new();
+        loop {
+            match c.next().await? {
+                Incoming::Ack { id: got, args } if got == id => return Ok((args, ticks)),
+                Incoming::Event { name, args } if name == "tick" => ticks.push(args),
+                _ => {}
+            }
+        }
+    })
+    .await
+}
+
+/// join → ack true; echo → same argument; fanout to a room the client is in → `tick` with
+/// the same object and ack true.
+async fn check_contract(addr: SocketAddr, proto: Proto) -> Result<(), crate::client::Error> {
+    let src = "127.0.0.1".parse().unwrap();
+    let mut c = Conn::connect(addr, src, proto, Duration::from_secs(2)).await?;
+    c.emit("join", r#""__check""#, Some(1)).await?;
+    let (args, _) = wait_ack(&mut c, 1).await.map_err(|_| "no ack to join")??;
+    if args != vec![Value::Bool(true)] {
+        return Err(format!("join acked {args:?}").into());
+    }
+    c.emit("echo", r#"{"x":[1,"two"]}"#, Some(2)).await?;
+    let (args, _) = wait_ack(&mut c, 2).await.map_err(|_| "no ack to echo")??;
+    if args != vec![json!({"x": [1, "two"]})] {
+        return Err(format!("echo acked {args:?}").into());
+    }
+    let msg = json!({"room": "__check", "t": 1, "s": 0});
+    c.emit("fanout", &msg.to_string(), Some(3)).await?;
+    let (args, mut ticks) = wait_ack(&mut c, 3)
+        .await
+        .map_err(|_| "no ack to fanout")??;
+    if args != vec![Value::Bool(true)] {
+        return Err(format!("fanout acked {args:?}").into());
+    }
+    if ticks.is_empty() {
+        let wait = async {
+            loop {
+                if let Incoming::Event { name, args } = c.next().await? {
+                    if name == "tick" {
+                        return Ok::<_, crate::client::Error>(args);
+                    }
+                }
+            }
+        };
+        ticks.push(
+            tokio::time::timeout(Duration::from_secs(2), wait)
+                .await
+                .map_err(|_| "no tick after fanout")??,
+        );
+    }
+    if ticks[0] != vec![msg] {
+        return Err(format!("fanout delivered {:?}", ticks[0]).into());
+    }
+    c.close().await;
+    Ok(())
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    rx: mpsc::Receiver<Value>,
+    pid: u32,
+}
+
+impl Drop for Worker {
+    /// A fleet dropped on an error path: its processes must not outlive the scenario.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A set of worker processes holding one group of clients.
+struct Fleet {
+    label: String,
+    workers: Vec<Worker>,
+    connect_timeout: Duration,
+}
+
+/// How many clients connected, and the time span of the connect phase.
+struct Connected {
+    ok: u64,
+    failed: u64,
+    start_us: u64,
+    end_us: u64,
+}
+
+impl Fleet {
+    /// Starts the worker processes for `clients` clients and waits until all connected.
+    fn spawn(
+        opts: &Opts,
+        label: &str,
+        server: SocketAddr,
+        proto: Proto,
+        clients: usize,
+        first_index: usize,
+        connect_concurrency: usize,
+    ) -> Result<(Fleet, Connected), String> {
+        let mut fleet = Fleet::launch(
+            opts,
+            label,
+            server,
+            proto,
+            clients,
+            first_index,
+            connect_concurrency,
+        )?;
+        match fleet.wait_connected(clients) {
+            Ok(c) => Ok((fleet, c)),
+            Err(e) => {
+                fleet.close();
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the worker processes; they begin connecting at once.
+    fn launch(
+        opts: &Opts,
+        label: &str,
+        server: SocketAddr,
+        proto: Proto,
+        clients: usize,
+        first_index: usize,
+        connect_concurrency: usize,
+    ) -> Result<Fleet, String> {
+        let procs = clients.div_ceil(opts.per_process.max(1)).max(1);
+        let mut workers = Vec::new();
+        let mut index = first_index;
+        let connect_timeout_ms = 60_000 + clients as u64 * 5;
+        for p in 0..procs {
+            let n = clients / procs + usize::from(p < clients % procs);
+            let cfg = WorkerCfg {
+                server,
+                proto,
+                clients: n,
+                first_index: index,
+                sources: opts.sources,
+                connect_concurrency,
+                threads: opts.threads,
+                connect_timeout_ms,
+                max_seconds: 900,
+            };
+            index += n;
+            let log = log_dir().join(format!("loadgen-{label}-{p}.log"));
+            let err = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+            let mut cmd = Command::new(bin_dir().join("loadgen"));
+            cmd.arg("worker")
+                .arg(serde_json::to_string(&cfg).unwrap())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(err);
+            die_with_parent(&mut cmd);
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| format!("cannot start loadgen: {e}"))?;
+            let stdout = child.stdout.take().unwrap();
+            let stdin = child.stdin.take().unwrap();
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    match serde_json::from_str::<Value>(&line) {
+                        Ok(v) => {
+                            if tx.send(v).is_err() {
+                                break;
+                            }
+                        }
+                        Err(_) => eprintln!("loadgen: {line}"),
+                    }
+                }
+            });
+            let pid = child.id();
+            workers.push(Worker {
+                child,
+                stdin,
+                rx,
+                pid,
+            });
+        }
+        Ok(Fleet {
+            label: label.to_owned(),
+            workers,
+            connect_timeout: Duration::from_millis(connect_timeout_ms + 10_000),
+        })
+    }
+
+    /// Waits for every worker's connect report; an error unless
+    /// all `clients` connected.
+    fn wait_connected(&mut self, clients: usize) -> Result<Connected, String> {
+        let replies = self.replies(self.connect_timeout)?;
+        let mut c = Connected {
+            ok: 0,
+            failed: 0,
+            start_us: u64::MAX,
+            end_us: 0,
+        };
+        for r in &replies {
+            c.ok += r["counters"]["connected"].as_u64().unwrap_or(0);
+            c.failed += r["counters"]["connect_failed"].as_u64().unwrap_or(0);
+            if r["start_us"].as_u64().unwrap_or(0) > 0 {
+                c.start_us = c.start_us.min(r["start_us"].as_u64().unwrap());
+            }
+            c.end_us = c.end_us.max(r["end_us"].as_u64().unwrap_or(0));
+        }
+        if c.ok as usize != clients {
+            let errors: Vec<&Value> = replies.iter().map(|r| &r["counters"]["errors"]).collect();
+            return Err(format!(
+                "{}: {} of {clients} clients connected ({} failed): {errors:?}",
+                self.label, c.ok, c.failed
+            ));
+        }
+        Ok(c)
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.workers.iter().map(|w| w.pid).collect()
+    }
+
+    fn send_all(&mut self, cmd: &Value) -> Result<(), String> {
+        for w in &mut self.workers {
+            writeln!(w.stdin, "{cmd}")
+                .and_then(|_| w.stdin.flush())
+                .map_err(|e| format!("{}: loadgen worker gone: {e}", self.label))?;
+        }
+        Ok(())
+    }
+
+    /// One reply from every worker.
+    fn replies(&mut self, timeout: Duration) -> Result<Vec<Value>, String> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        for w in &mut self.workers {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match w.rx.recv_timeout(left) {
+                Ok(v) => out.push(v),
+                Err(_) => {
+                    return Err(format!(
+                        "{}: loadgen worker {} did not answer within {:?}",
+                        self.label, w.pid, timeout
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn command(&mut self, cmd: Value, timeout: Duration) -> Result<Vec<Value>, String> {
+        self.send_all(&cmd)?;
+        self.replies(timeout + Duration::from_secs(15))
+    }
+
+    /// Closes every client, then ends the workers.
+    fn close(mut self) {
+        let _ = self.send_all(&json!({"cmd": "close"}));
+        let _ = self.replies(Duration::from_secs(20));
+        for w in &mut self.workers {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                if let Ok(Some(_)) = w.child.try_wait() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = w.child.kill();
+                    let _ = w.child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn sum(replies: &[Value], field: &str) -> u64 {
+    replies.iter().map(|r| r[field].as_u64().unwrap_or(0)).sum()
+}
+fn min_nonzero(replies: &[Value], field: &str) -> u64 {
+    replies
+        .iter()
+        .filter_map(|r| r[field].as_u64())
+        .filter(|v| *v > 0)
+        .min()
+        .unwrap_or(0)
+}
+fn max(replies: &[Value], field: &str) -> u64 {
+    replies
+        .iter()
+        .filter_map(|r| r[field].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+fn merged_hist(replies: &[Value]) -> Histogram<u64> {
+    merged(replies, "hist")
+}
+fn merged(replies: &[Value], field: &str) -> Histogram<u64> {
+    let mut h = new_hist();
+    for r in replies {
+        hist_add_json(&mut h, &r[field]);
+    }
+    h
+}
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        f64::NAN
+    } else {
+        h.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+fn lost_connections(replies: &[Value]) -> u64 {
+    replies
+        .iter()
+        .map(|r| r["counters"]["lost"].as_u64().unwrap_or(0))
+        .sum()
+}
+fn errors(replies: &[Value]) -> Vec<String> {
+    replies
+        .iter()
+        .flat_map(|r| {
+            r["counters"]["errors"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|e| e.as_str().map(str::to_owned))
+        .take(3)
+        .collect()
+}
+
+/// Open TCP connections (any state but LISTEN) whose local or remote port is `port`.
+fn sockets_on_port(port: u16) -> (usize, usize) {
+    let mut established = 0;
+    let mut time_wait = 0;
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 4 {
+                continue;
+            }
+            let port_of = |a: &str| {
+                a.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            if port_of(f[1]) != Some(port) && port_of(f[2]) != Some(port) {
+                continue;
+            }
+            match f[3] {
+                "0A" => {}
+                "06" => time_wait += 1,
+                _ => established += 1,
+            }
+        }
+    }
+    (established, time_wait)
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+
+struct Suite {
+    opts: Opts,
+    sizes: Sizes,
+    results: Results,
+    next_port: u16,
+}
+
+/// CPU used over a scenario's active window, from /proc: the server process, the loadgen
+/// processes, and the whole machine (every process and the kernel), in CPU-seconds.
+struct Window {
+    server_cpu: f64,
+    loadgen_cpu: f64,
+    machine_cpu: f64,
+    seconds: f64,
+}
+
+impl Window {
+    /// CPU % where 100 is one core (so 200 is the whole 2-core machine).
+    fn pct(&self, cpu: f64) -> f64 {
+        if self.seconds > 0.0 {
+            cpu / self.seconds * 100.0
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    t_us: u64,
+    server: f64,
+    loadgen: f64,
+    machine: f64,
+}
+
+/// Busy CPU-seconds of the whole machine (all cores) from /proc/stat.
+fn machine_busy() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
+    };
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum();
+    busy / crate::util::clk_tck()
+}
+
+/// Samples server, loadgen and machine CPU every 20 ms on a thread, so that a window
+/// given as two CLOCK_MONOTONIC timestamps (first emit, last receipt) can be cut out
+/// afterwards, without the set-up and the collection around it.
+struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<Sample>>,
+}
+
+impl Sampler {
+    fn start(server: u32, loadgen: Vec<u32>) -> Sampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            loop {
+                let done = flag.load(std::sync::atomic::Ordering::Relaxed);
+                out.push(Sample {
+                    t_us: crate::util::now_us(),
+                    server: cpu_seconds(server),
+                    loadgen: loadgen.iter().map(|p| cpu_seconds(*p)).sum(),
+                    machine: machine_busy(),
+                });
+                if done {
+                    return out;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Sampler { stop, handle }
+    }
+
+    /// Stops sampling and cuts out [from_us, to_us] (widened to the nearest samples).
+    fn window(self, from_us: u64, to_us: u64) -> Window {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let samples = self.handle.join().unwrap_or_default();
+        let a = samples
+            .iter()
+            .rev()
+            .find(|s| s.t_us <= from_us)
+            .or(samples.first());
+        let b = samples.iter().find(|s| s.t_us >= to_us).or(samples.last());
+        match (a, b) {
+            (Some(a), Some(b)) if b.t_us > a.t_us => Window {
+                server_cpu: b.server - a.server,
+                loadgen_cpu: b.loadgen - a.loadgen,
+                machine_cpu: b.machine - a.machine,
+                seconds: (b.t_us - a.t_us) as f64 / 1e6,
+            },
+            _ => Window {
+                server_cpu: f64::NAN,
+                loadgen_cpu: f64::NAN,
+                machine_cpu: f64::NAN,
+                seconds: 0.0,
+            },
+        }
+    }
+}
+
+fn cpu_rows(r: &mut Results, kind: ServerKind, section: &str, w: &Window) {
+    r.set(
+        kind,
+        section,
+        "server CPU % (100 = one core)",
+        Better::Info,
+        w.pct(w.server_cpu),
+    );
+    r.set(
+        kind,
+        section,
+        "loadgen CPU %",
+        Better::Info,
+        w.pct(w.loadgen_cpu),
+    );
+    r.set(
+        kind,
+        section,
+        "machine CPU % (of 200)",
+        Better::Info,
+        w.pct(w.machine_cpu),
+    );
+}
+
+impl Suite {
+    fn port(&mut self) -> u16 {
+        // A fresh port per server start: no TIME_WAIT left by the previous server's
+        // connections can collide with a new connection.
+        self.next_port += 1;
+        self.next_port
+    }
+
+    /// Starts `kind`, runs `f`, stops the server; a scenario that fails is recorded.
+    fn with_server(
+        &mut self,
+        kind: ServerKind,
+        label: &str,
+        f: impl FnOnce(&mut Suite, &mut ServerProc) -> Result<(), String>,
+    ) {
+        let port = self.port();
+        let started = Instant::now();
+        eprintln!("--- {} / {label} (port {port})", kind.name());
+        let mut server = match ServerProc::start(kind, port, label) {
+            Ok(s) => s,
+            Err(e) => {
+                self.results.fail(format!("{} / {label}: {e}", kind.name()));
+                return;
+            }
+        };
+        let r = f(self, &mut server);
+        let alive = server.alive();
+        server.stop();
+        if let Err(e) = r {
+            self.results.fail(format!("{} / {label}: {e}", kind.name()));
+        } else if !alive {
+            self.results.fail(format!(
+                "{} / {label}: the server died during the run; see {}",
+                kind.name(),
+                server.log.display()
+            ));
+        }
+        let (open, tw) = sockets_on_port(port);
+        eprintln!(
+            "    {:.1} s; after stop: {open} connections still open on port {port}, {tw} in TIME_WAIT",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn idle(&mut self, kind: ServerKind) {
+        let sizes = self.sizes.clone();
+        self.with_server(kind, "idle", |suite, server| {
+            std::thread::sleep(Duration::from_millis(500));
+            let base = server.rss_kib();
+            let section = "idle memory";
+            suite.results.set(
+                kind,
+                section,
+                "server RSS before clients (MiB)",
+                Better::Lower,
+                base as f64 / 1024.0,
+            );
+            let (mut a, _) = Fleet::spawn(
+                &suite.opts,
+                "idle-a",
+                server.addr,
+                Proto::Sio,
+                sizes.idle[0],
+                0,
+                500,
+            )?;
+            std::thread::sleep(sizes.settle);
+            let rss = server.rss_kib();
+            suite.results.set(
+                kind,
+                section,
+                &format!("KiB per Socket.IO client, {} clients", k(sizes.idle[0])),
+                Better::Lower,
+                rss.saturating_sub(base) as f64 / sizes.idle[0] as f64,
+            );
+            let more = sizes.idle[1] - sizes.idle[0];
+            let (mut b, _) = match Fleet::spawn(
+                &suite.opts,
+                "idle-b",
+                server.addr,
+                Proto::Sio,
+                more,
+                sizes.idle[0],
+                500,
+            ) {
+                Ok(x) => x,
+                Err(e) => {
+                    a.close();
+                    return Err(e);
+                }
+            };
+            std::thread::sleep(sizes.settle);
+            let rss = server.rss_kib();
+            suite.results.set(
+                kind,
+                section,
+                &format!("KiB per Socket.IO client, {} clients", k(sizes.idle[1])),
+                Better::Lower,
+                rss.saturating_sub(base) as f64 / sizes.idle[1] as f64,
+            );
+            let mut stats = a.command(json!({"cmd": "stats"}), Duration::from_secs(5))?;
+            stats.extend(b.command(json!({"cmd": "stats"}), Duration::from_secs(5))?);
+            b.close();
+            a.close();
+            let lost = lost_connections(&stats);
+            if lost > 0 {
+                return Err(format!(
+                    "{lost} idle connections were closed by the server: {:?}",
+                    errors(&stats)
+                ));
+            }
+            Ok(())
+        });
+        if kind == ServerKind::Realtime {
+            self.with_server(kind, "idle-plain", |suite, server| {
+                std::thread::sleep(Duration::from_millis(500));
+                let base = server.rss_kib();
+                let (mut a, _) = Fleet::spawn(
+                    &suite.opts,
+                    "idle-plain",
+                    server.addr,
+                    Proto::Plain,
+                    sizes.idle_plain,
+                    0,
+                    500,
+                )?;
+                std::thread::sleep(sizes.settle);
+                let rss = server.rss_kib();
+                suite.results.set(
+                    kind,
+                    "idle memory",
+                    &format!(
+                        "KiB per plain WebSocket client, {} clients",
+                        k(sizes.idle_plain)
+                    ),
+                    Better::Lower,
+                    rss.saturating_sub(base) as f64 / sizes.idle_plain as f64,
+                );
+                let stats = a.command(json!({"cmd": "stats"}), Duration::from_secs(5))?;
+                a.close();
+                let lost = lost_connections(&stats);
+                if lost > 0 {
+                    return Err(format!(
+                        "{lost} idle plain connections were closed by the server: {:?}",
+                        errors(&stats)
+                    ));
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// A room of `room` receivers; `senders` other clients emit `fanout` `emits` times in
+    /// all, paced by their acks (`interval_us` 0) or one per interval.
+    #[allow(clippy::too_many_arguments)]
+    fn fanout_run(
+        &mut self,
+        kind: ServerKind,
+        server: &mut ServerProc,
+        section: &str,
+        room: usize,
+        emits: u64,
+        senders: usize,
+        interval_us: u64,
+    ) -> Result<(), String> {
+        let (mut recv, _) = Fleet::spawn(
+            &self.opts,
+            "receivers",
+            server.addr,
+            Proto::Sio,
+            room,
+            0,
+            500,
+        )?;
+        let timeout = Duration::from_secs(120);
+        let joined = recv.command(
+            json!({"cmd": "join", "room": "r", "timeout_ms": 60_000}),
+            timeout,
+        )?;
+        if sum(&joined, "ops") as usize != room {
+            recv.close();
+            return Err(format!(
+                "only {} of {room} clients joined the room: {:?}",
+                sum(&joined, "ops"),
+                errors(&joined)
+            ));
+        }
+        let (mut send, _) = match Fleet::spawn(
+            &self.opts,
+            "senders",
+            server.addr,
+            Proto::Sio,
+            senders,
+            room,
+            100,
+        ) {
+            Ok(x) => x,
+            Err(e) => {
+                recv.close();
+                return Err(e);
+            }
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let sampler = Sampler::start(
+            server.pid,
+            recv.pids().into_iter().chain(send.pids()).collect(),
+        );
+        let per_sender = emits / senders as u64;
+        let total_emits = per_sender * senders as u64;
+        let fan_timeout_ms = 120_000;
+        let sent = send.command(
+            json!({"cmd": "fanout", "room": "r", "emits": per_sender, "interval_us": interval_us, "timeout_ms": fan_timeout_ms}),
+            Duration::from_millis(fan_timeout_ms),
+        );
+        let collect_timeout = self.sizes.collect_timeout;
+        let collected = recv.command(
+            json!({"cmd": "collect", "expected_per_client": total_emits, "timeout_ms": collect_timeout.as_millis() as u64}),
+            collect_timeout,
+        );
+        let (start, last) = match (&sent, &collected) {
+            (Ok(s), Ok(c)) => (min_nonzero(s, "start_us"), max(c, "last_us")),
+            _ => (0, 0),
+        };
+        let w = sampler.window(start, last);
+        send.close();
+        recv.close();
+        let sent = sent?;
+        let collected = collected?;
+
+        let acked = sum(&sent, "ops");
+        let expected = total_emits * room as u64;
+        let received = sum(&collected, "received");
+        let seconds = (last.saturating_sub(start)) as f64 / 1e6;
+        let hist = merged_hist(&collected);
+        let r = &mut self.results;
+        if interval_us == 0 {
+            r.set(
+                kind,
+                section,
+                "deliveries/s",
+                Better::Higher,
+                received as f64 / seconds,
+            );
+        } else {
+            r.set(
+                kind,
+                section,
+                "offered deliveries/s",
+                Better::Info,
+                1e6 / interval_us as f64 * senders as f64 * room as f64,
+            );
+            r.set(
+                kind,
+                section,
+                "achieved deliveries/s",
+                Better::Higher,
+                received as f64 / seconds,
+            );
+        }
+        r.set(
+            kind,
+            section,
+            "p50 emit→receipt (ms)",
+            Better::Lower,
+            ms(&hist, 0.5),
+        );
+        r.set(
+            kind,
+            section,
+            "p99 emit→receipt (ms)",
+            Better::Lower,
+            ms(&hist, 0.99),
+        );
+        r.set(
+            kind,
+            section,
+            "lost deliveries",
+            Better::Zero,
+            expected.saturating_sub(received) as f64,
+        );
+        r.set(
+            kind,
+            section,
+            "server CPU µs per delivery",
+            Better::Lower,
+            w.server_cpu * 1e6 / received.max(1) as f64,
+        );
+        cpu_rows(r, kind, section, &w);
+        let mut problems = Vec::new();
+        if acked != total_emits {
+            problems.push(format!(
+                "{acked} of {total_emits} fanout emits acked: {:?}",
+                errors(&sent)
+            ));
+        }
+        if received != expected {
+            problems.push(format!(
+                "{received} of {expected} deliveries received ({} clients short, {} over)",
+                sum(&collected, "clients_short"),
+                sum(&collected, "clients_over")
+            ));
+        }
+        let lost = lost_connections(&collected) + lost_connections(&sent);
+        if lost > 0 {
+            problems.push(format!(
+                "{lost} connections closed by the server: {:?}",
+                errors(&collected)
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    fn fanout(&mut self, kind: ServerKind) {
+        let sizes = self.sizes.clone();
+        for (room, emits) in sizes.fanout {
+            let label = format!("fanout-{}", k(room));
+            let section = format!("fan-out, room of {}, {emits} emits paced by acks", k(room));
+            self.with_server(kind, &label, |suite, server| {
+                suite.fanout_run(kind, server, &section, room, emits, sizes.senders, 0)
+            });
+        }
+    }
+
+    fn rate(&mut self, kind: ServerKind) {
+        let sizes = self.sizes.clone();
+        for room in sizes.rate_rooms {
+            let emits_per_s = sizes.rate as f64 / room as f64;
+            let emits = (emits_per_s * sizes.rate_seconds).round().max(1.0) as u64;
+            let interval_us = (1e6 / emits_per_s).round() as u64;
+            let label = format!("rate-{}", k(room));
+            let section = format!(
+                "fan-out at {} deliveries/s, room of {}, {} s",
+                group(sizes.rate as i64),
+                k(room),
+                sizes.rate_seconds
+            );
+            self.with_server(kind, &label, |suite, server| {
+                suite.fanout_run(kind, server, &section, room, emits, 1, interval_us)
+            });
+        }
+    }
+
+    fn echo(&mut self, kind: ServerKind) {
+        let sizes = self.sizes.clone();
+        let section = format!(
+            "echo with ack, {} clients × {} round trips",
+            k(sizes.echo_clients),
+            sizes.echo_count
+        );
+        self.with_server(kind, "echo", |suite, server| {
+            let (mut fleet, _) = Fleet::spawn(
+                &suite.opts,
+                "echo",
+                server.addr,
+                Proto::Sio,
+                sizes.echo_clients,
+                0,
+                500,
+            )?;
+            std::thread::sleep(Duration::from_millis(300));
+            let sampler = Sampler::start(server.pid, fleet.pids());
+            let done = fleet.command(
+                json!({"cmd": "echo", "count": sizes.echo_count, "timeout_ms": 120_000}),
+                Duration::from_secs(120),
+            );
+            let (start, end) = match &done {
+                Ok(d) => (min_nonzero(d, "start_us"), max(d, "end_us")),
+                Err(_) => (0, 0),
+            };
+            let w = sampler.window(start, end);
+            fleet.close();
+            let done = done?;
+            let ops = sum(&done, "ops");
+            let seconds = (end.saturating_sub(start)) as f64 / 1e6;
+            let hist = merged_hist(&done);
+            let r = &mut suite.results;
+            r.set(
+                kind,
+                &section,
+                "round trips/s",
+                Better::Higher,
+                ops as f64 / seconds,
+            );
+            r.set(
+                kind,
+                &section,
+                "p50 round trip (ms)",
+                Better::Lower,
+                ms(&hist, 0.5),
+            );
+            r.set(
+                kind,
+                &section,
+                "p99 round trip (ms)",
+                Better::Lower,
+                ms(&hist, 0.99),
+            );
+            r.set(
+                kind,
+                &section,
+                "server CPU µs per round trip",
+                Better::Lower,
+                w.server_cpu * 1e6 / ops.max(1) as f64,
+            );
+            cpu_rows(r, kind, &section, &w);
+            let expected = sizes.echo_count * sizes.echo_clients as u64;
+            if ops != expected {
+                return Err(format!(
+                    "{ops} of {expected} echo round trips completed: {:?}",
+                    errors(&done)
+                ));
+            }
+            Ok(())
+        });
+    }
+
+    fn storm(&mut self, kind: ServerKind) {
+        let sizes = self.sizes.clone();
+        let section = format!("connection storm, {} clients", k(sizes.storm));
+        let section2 = format!(
+            "reconnect avalanche, {} clients dropped at once",
+            k(sizes.storm)
+        );
+        self.with_server(kind, "storm", |suite, server| {
+            let mut fleet = Fleet::launch(&suite.opts, "storm", server.addr, Proto::Sio, sizes.storm, 0, sizes.storm_concurrency)?;
+            let sampler = Sampler::start(server.pid, fleet.pids());
+            let c = fleet.wait_connected(sizes.storm);
+            let c = match c {
+                Ok(c) => c,
+                Err(e) => {
+                    fleet.close();
+                    return Err(e);
+                }
+            };
+            let w = sampler.window(c.start_us, c.end_us);
+            let seconds = (c.end_us.saturating_sub(c.start_us)) as f64 / 1e6;
+            let r = &mut suite.results;
+            r.set(kind, &section, "connections/s", Better::Higher, c.ok as f64 / seconds);
+            r.set(kind, &section, "server CPU µs per connection", Better::Lower, w.server_cpu * 1e6 / c.ok.max(1) as f64);
+            cpu_rows(r, kind, &section, &w);
+            std::thread::sleep(Duration::from_secs(1));
+            let cpu0 = server.cpu();
+            let bound = sizes.reconnect_bound.as_millis() as u64;
+            let rec = fleet.command(
+                json!({"cmd": "reconnect", "delay_ms": sizes.reconnect_delay_ms, "timeout_ms": bound}),
+                sizes.reconnect_bound + Duration::from_secs(5),
+            );
+            let cpu1 = server.cpu();
+            fleet.close();
+            let rec = rec?;
+            let back = sum(&rec, "back");
+            let never = sizes.storm as u64 - back.min(sizes.storm as u64);
+            let t0 = min_nonzero(&rec, "start_us");
+            let all_back = (max(&rec, "end_us").saturating_sub(t0)) as f64 / 1e6;
+            let hist = merged_hist(&rec);
+            let r = &mut suite.results;
+            r.set(kind, &section2, "seconds until all are back", Better::Lower, if never == 0 { all_back } else { f64::NAN });
+            r.set(kind, &section2, "p50 time to reconnect (s)", Better::Lower, ms(&hist, 0.5) / 1000.0);
+            r.set(kind, &section2, "p99 time to reconnect (s)", Better::Lower, ms(&hist, 0.99) / 1000.0);
+            let handshake = merged(&rec, "handshake_hist");
+            r.set(kind, &section2, "p50 handshake of the successful attempt (ms)", Better::Lower, ms(&handshake, 0.5));
+            r.set(kind, &section2, "p99 handshake of the successful attempt (ms)", Better::Lower, ms(&handshake, 0.99));
+            r.set(kind, &section2, "clients never back", Better::Zero, never as f64);
+            r.set(kind, &section2, "failed attempts (retried)", Better::Lower, sum(&rec, "retries") as f64);
+            r.set(kind, &section2, "server CPU seconds for the whole avalanche", Better::Lower, cpu1 - cpu0);
+            if never > 0 {
+                return Err(format!("{never} clients never came back within {} s: {:?}", bound / 1000, errors(&rec)));
+            }
+            Ok(())
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn lock_version(name: &str) -> String {
+    let lock = std::fs::read_to_string(bench_root().join("Cargo.lock")).unwrap_or_default();
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l == format!("name = \"{name}\"") {
+            if let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = ")) {
+                return v.trim_matches('"').to_owned();
+            }
+        }
+    }
+    "?".to_owned()
+}
+
+fn npm_version(pkg: &str) -> String {
+    let p = bench_root().join(format!("servers/node/node_modules/{pkg}/package.json"));
+    std::fs::read_to_string(p)
+        .ok()
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn machine() -> String {
+    let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-");
+    let nproc = sh("nproc");
+    let mem = sh("free -h | awk '/^Mem:/{print $2\" total, \"$7\" available\"}'");
+    let kernel = sh("uname -r");
+    let rustc = sh("rustc --version");
+    let node = sh("node --version");
+    let root = bench_root();
+    let git = sh(&format!(
+        "cd '{}' && git rev-parse --short HEAD && (git diff --quiet HEAD -- ../realtime-core ../realtime-macros ../src || echo '(with uncommitted changes)')",
+        root.display()
+    ))
+    .replace('\n', " ");
+    format!(
+        "- CPU: {cpu} × {nproc} (`nproc` = {nproc})\n\
+         - Memory: {mem} (`free -h`)\n\
+         - Kernel: {kernel}; {rustc}; Node {node}\n\
+         - realtime: commit {git}\n\
+         - socketioxide {} (engineioxide {}), axum {}, tokio {} (bench/Cargo.lock)\n\
+         - Node socket.io {} (engine.io {}, ws {}) (bench/servers/node/node_modules)\n\
+         - Load generator: tokio {} + tokio-tungstenite {}",
+        lock_version("socketioxide"),
+        lock_version("engineioxide"),
+        lock_version("axum"),
+        lock_version("tokio"),
+        npm_version("socket.io"),
+        npm_version("engine.io"),
+        npm_version("ws"),
+        lock_version("tokio"),
+        lock_version("tokio-tungstenite"),
+    )
+}
+
+fn write_doc(
+    opts: &Opts,
+    results: &Results,
+    table: &str,
+    elapsed: Duration,
+) -> std::io::Result<PathBuf> {
+    let path = bench_root().join("../docs/benchmarks.md");
+    std::fs::create_dir_all(path.parent().unwrap())?;
+    let date = sh("date -u '+%Y-%m-%d %H:%M UTC'");
+    let command = std::env::var("BENCH_COMMAND")
+        .unwrap_or_else(|_| format!("bench/target/release/loadgen suite {}", opts.raw.join(" ")));
+    let mut s = String::new();
+    let _ = writeln!(s, "# Benchmarks\n");
+    let _ = writeln!(
+        s,
+        "Generated by `{command}` on {date}; the suite took {:.0} s. Each figure is from\n\
+         this single run. What each scenario measures, how, and what limits each figure:\n\
+         [bench/README.md](../bench/README.md).\n\n\
+         Ratios are realtime ÷ peer: above 1 is better on ↑ rows, below 1 is better on ↓ rows.\n",
+        elapsed.as_secs_f64()
+    );
+    let _ = writeln!(s, "## Machine\n\n{}\n", machine());
+    let _ = writeln!(
+        s,
+        "Servers, load generator and the kernel's loopback TCP share these cores. Where\n\
+         *machine CPU %* is near 200 a throughput or latency figure is bound by the machine,\n\
+         not by the server alone; *server CPU µs per delivery* (or per round trip, per\n\
+         connection) is the figure that compares servers regardless.\n"
+    );
+    if let Some(note) = &opts.note {
+        let _ = writeln!(s, "Note: {note}\n");
+    }
+    let _ = writeln!(s, "## Results\n\n{table}");
+    if results.failures.is_empty() {
+        let _ = writeln!(s, "No scenario lost a message, a connection or a client.");
+    } else {
+        let _ = writeln!(s, "## Failures\n");
+        for f in &results.failures {
+            let _ = writeln!(s, "- {f}");
+        }
+    }
+    std::fs::write(&path, s)?;
+    Ok(path)
+}
+
+pub fn main(opts: Opts) -> i32 {
+    let nofile = raise_nofile();
+    let started = Instant::now();
+    let sizes = Sizes::new(&opts);
+    eprintln!(
+        "bench suite: {} mode, servers {:?}, scenarios {:?}, open-file limit {nofile}, {} clients per loadgen process, {} source addresses",
+        if opts.smoke { "smoke" } else { "full" },
+        opts.servers.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        opts.scenarios,
+        opts.per_process,
+        opts.sources
+    );
+    let needed = sizes.idle[1].max(sizes.storm) as u64 + 64;
+    if nofile < needed.min(opts.per_process as u64 + 64) {
+        eprintln!("warning: open-file limit {nofile} is below what the scenarios need");
+    }
+    let mut suite = Suite {
+        opts: opts.clone(),
+        sizes,
+        results: Results::default(),
+        next_port: 17_100 + (std::process::id() % 200) as u16 * 100,
+    };
+    for kind in opts.servers.clone() {
+        let t = Instant::now();
+        if opts.has("idle") {
+            suite.idle(kind);
+        }
+        if opts.has("fanout") {
+            suite.fanout(kind);
+        }
+        if opts.has("rate") {
+            suite.rate(kind);
+        }
+        if opts.has("echo") {
+            suite.echo(kind);
+        }
+        if opts.has("storm") {
+            suite.storm(kind);
+        }
+        eprintln!(
+            "=== {} done in {:.1} s",
+            kind.name(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let table = suite.results.table(&opts.servers);
+    println!("{table}");
+    if suite.results.failures.is_empty() {
+        println!("all scenarios passed: no lost messages, connections or clients");
+    } else {
+        println!("{} failure(s):", suite.results.failures.len());
+        for f in &suite.results.failures {
+            println!("- {f}");
+        }
+    }
+    println!("suite time: {:.1} s", started.elapsed().as_secs_f64());
+    if opts.write {
+        match write_doc(&opts, &suite.results, &table, started.elapsed()) {
+            Ok(p) => println!("wrote {}", p.display()),
+            Err(e) => {
+                eprintln!("cannot write docs/benchmarks.md: {e}");
+                return 1;
+            }
+        }
+    }
+    i32::from(!suite.results.failures.is_empty())
+}
+
+/// `loadgen check <port>`: the contract check of the start-up probe, against a server that
+/// is already running on 127.0.0.1:<port>.
+pub fn check_port(port: u16) -> i32 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut code = 0;
+    for proto in [Proto::Sio, Proto::Plain] {
+        match rt.block_on(check_contract(addr, proto)) {
+            Ok(()) => println!("{proto:?}: contract ok"),
+            Err(e) => {
+                println!("{proto:?}: {e}");
+                code = 1;
+            }
+        }
+    }
+    code
+}

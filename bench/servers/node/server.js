@@ -1,0 +1,33 @@
+// The benchmark contract served by the reference Node socket.io 4.8 server.
+// Defaults (pings 25 s / 20 s, polling and WebSocket, no per-message-deflate), on
+// 127.0.0.1:$PORT (default 3000), namespace "/":
+//   join(room)          -> joins room, acks true
+//   echo(...args)       -> acks with the same args
+//   fanout({room, ...}) -> emits "tick" with the same object to the room, acks true
+"use strict";
+const http = require("http");
+const { Server } = require("socket.io");
+
+const port = Number(process.env.PORT || 3000);
+const httpServer = http.createServer();
+const io = new Server(httpServer, { perMessageDeflate: false, serveClient: false });
+
+io.on("connection", (socket) => {
+  socket.on("join", (room, ack) => {
+    socket.join(room);
+    if (typeof ack === "function") ack(true);
+  });
+  socket.on("echo", (...args) => {
+    const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+    if (ack) ack(...args);
+  });
+  socket.on("fanout", (msg, ack) => {
+    io.to(msg.room).emit("tick", msg);
+    if (typeof ack === "function") ack(true);
+  });
+});
+
+httpServer.listen(port, "127.0.0.1");
+const stop = () => { io.close(); process.exit(0); };
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
