@@ -45,6 +45,7 @@ pub mod server;
 pub mod session;
 pub mod socket;
 pub mod socketio;
+pub mod websocket;
 
 #[doc(hidden)]
 #[path = "private.rs"]

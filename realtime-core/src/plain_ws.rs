@@ -8,10 +8,7 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{
-        ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        FromRequestParts, Request,
-    },
+    extract::Request,
     response::{IntoResponse, Response},
 };
 use serde_json::Value;
@@ -25,6 +22,7 @@ use crate::{
         packet::{check_placeholders, event_name, is_reserved, placeholder},
         Payload, Protocol,
     },
+    websocket::{close_code, CloseFrame, Incoming, Upgraded, WebSocketUpgrade, WsError},
 };
 
 /// The ack id the server uses for a raw (non-JSON) text frame: the handler's ack reply goes
@@ -40,7 +38,7 @@ pub(crate) async fn handle(core: Arc<ServerCore>, request: Request) -> Response 
             return (http::StatusCode::FORBIDDEN, message).into_response();
         }
     }
-    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+    let ws = match WebSocketUpgrade::from_request(&mut parts, config.max_payload) {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
@@ -49,8 +47,10 @@ pub(crate) async fn handle(core: Arc<ServerCore>, request: Request) -> Response 
         .query("ns")
         .map(|n| n.replace("%2F", "/"))
         .unwrap_or_else(|| "/".into());
-    crate::engine::configure_websocket(ws, config.max_payload)
-        .on_upgrade(move |socket| run(core, handshake, nsp, socket))
+    ws.respond(
+        |err| tracing::debug!(%err, "plain websocket upgrade failed"),
+        move |socket| run(core, handshake, nsp, Box::new(socket)),
+    )
 }
 
 /// Closes every plain connection (server shutdown).
@@ -60,7 +60,7 @@ pub(crate) fn close_all(core: &ServerCore) {
     }
 }
 
-async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: WebSocket) {
+async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: Box<Upgraded>) {
     let config = core.shared.config.clone();
     let session = Arc::new(Session::new(
         new_sid(),
@@ -95,7 +95,7 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
             _ = session.closed() => break,
             _ = session.outbox.ready() => {
                 session.outbox.drain_into(&mut batch);
-                if crate::engine::write_batch(&mut ws, &mut batch).await.is_err() {
+                if ws.write_batch(&mut batch).await.is_err() {
                     session.close(CloseReason::TransportError);
                 }
             }
@@ -104,7 +104,7 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
                 session.close(CloseReason::PingTimeout);
             }
             _ = ping.tick() => {
-                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                if ws.send_ping().await.is_err() {
                     session.close(CloseReason::TransportError);
                 }
                 awaiting_pong.get_or_insert(tokio::time::Instant::now() + config.ping_timeout);
@@ -114,29 +114,37 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
                 client.inbox.ready().await;
                 ws.recv().await
             } => match message {
-                Some(Ok(Message::Text(text))) => {
+                Some(Ok(Incoming::Text(text))) => {
                     if let Err(reason) = on_text(socket, text.as_str()) {
                         tracing::warn!(socket = %socket.id(), %reason, "plain websocket: bad frame, closing");
                         close_frame = Some(CloseFrame { code: close_code::INVALID, reason: reason.into() });
                         session.close(CloseReason::ParseError);
                     }
                 }
-                Some(Ok(Message::Binary(bytes))) => {
+                Some(Ok(Incoming::Binary(bytes))) => {
                     let payload = Payload { args: vec![placeholder(0)], binary: vec![bytes] };
                     socket.dispatch_event("message".into(), payload, None);
                 }
-                Some(Ok(Message::Pong(_))) => awaiting_pong = None,
-                Some(Ok(Message::Ping(_))) => {}
-                Some(Ok(Message::Close(_))) | None => session.close(CloseReason::TransportClose),
-                Some(Err(err)) => {
-                    let too_big = matches!(err.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)));
-                    if too_big {
-                        tracing::warn!(socket = %socket.id(), "plain websocket message over max_payload: closing with 1009");
-                        close_frame = Some(CloseFrame { code: close_code::SIZE, reason: "Max payload size exceeded".into() });
-                        session.close(CloseReason::ParseError);
-                    } else {
+                Some(Ok(Incoming::Pong)) => awaiting_pong = None,
+                Some(Ok(Incoming::Ping(payload))) => {
+                    if ws.send_pong(&payload).await.is_err() {
                         session.close(CloseReason::TransportError);
                     }
+                }
+                Some(Ok(Incoming::Close(_))) | None => session.close(CloseReason::TransportClose),
+                Some(Err(err)) => {
+                    match &err {
+                        WsError::Io(_) => session.close(CloseReason::TransportError),
+                        WsError::TooBig { .. } => {
+                            tracing::warn!(socket = %socket.id(), "plain websocket message over max_payload: closing with 1009");
+                            session.close(CloseReason::ParseError);
+                        }
+                        _ => {
+                            tracing::warn!(socket = %socket.id(), reason = %err, "plain websocket: bad frame, closing");
+                            session.close(CloseReason::ParseError);
+                        }
+                    }
+                    close_frame = err.close_frame();
                 }
             },
         }
@@ -149,33 +157,33 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: W
             reason: "connection refused".into(),
         });
     }
-    if session.close_reason() == Some(CloseReason::PolicyViolation) {
-        // Refused after connecting (a failed `$init`): the reason goes in the close frame.
-        let reason = session.close_detail().unwrap_or("policy violation");
+    // Why the server closed, in the close frame: clients without Socket.IO have no other way
+    // to learn it.
+    let why = match session.close_reason() {
+        // Refused after connecting (a failed `$init`), with the reason.
+        Some(CloseReason::PolicyViolation) => Some((
+            close_code::POLICY,
+            session.close_detail().unwrap_or("policy violation"),
+        )),
+        Some(CloseReason::SlowConsumer) => Some((close_code::POLICY, "slow consumer")),
+        Some(CloseReason::ServerShutdown) => Some((close_code::AWAY, "server shutting down")),
+        _ => None,
+    };
+    if let Some((code, reason)) = why {
         close_frame.get_or_insert(CloseFrame {
-            code: close_code::POLICY,
-            reason: close_reason_text(reason).into(),
+            code,
+            reason: reason.into(),
         });
     }
     session.close(CloseReason::TransportClose);
     session.outbox.drain_into(&mut batch);
-    crate::engine::close_gracefully(&mut ws, &mut batch, close_frame).await;
+    ws.close_gracefully(&mut batch, close_frame).await;
     core.plain_sessions.remove(session.sid());
     client.close_all(
         session
             .close_reason()
             .unwrap_or(CloseReason::TransportClose),
     );
-}
-
-/// A close frame's reason is at most 123 bytes (RFC 6455 §5.5: control frames carry at
-/// most 125, two of which are the code); cut at a character boundary.
-fn close_reason_text(reason: &str) -> &str {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
 }
 
 /// Dispatches one text frame: `[event, data?, ackId?]`, `["m", [event, data], ackId?]`,

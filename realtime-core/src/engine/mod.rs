@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::{
     body::Body,
-    extract::{FromRequestParts, Request},
+    extract::Request,
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -24,9 +24,8 @@ use http::{header, Method, StatusCode};
 
 pub use packet::{Frame, PacketType};
 pub use session::{CloseReason, SendError, Session, Sid, TransportKind};
-pub(crate) use websocket::{close_gracefully, configure as configure_websocket, write_batch};
 
-use crate::config::Config;
+use crate::{config::Config, websocket::WebSocketUpgrade};
 use packet::Packet;
 
 /// An inbound Engine.IO message, handed to the layer above.
@@ -224,9 +223,7 @@ impl<H: EngineHandler> Engine<H> {
                 (TransportKind::Polling, &Method::POST) => polling::post(&self, &entry, body).await,
                 (TransportKind::Polling, _) => EngineError::BadRequest.response(),
                 (TransportKind::WebSocket, _) => {
-                    match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
-                        .await
-                    {
+                    match WebSocketUpgrade::from_request(&mut parts, self.config.max_payload) {
                         Ok(ws) => websocket::upgrade(self, entry, ws),
                         Err(_) => EngineError::BadRequest.response(),
                     }
@@ -249,8 +246,7 @@ impl<H: EngineHandler> Engine<H> {
         match transport {
             TransportKind::Polling => polling::handshake(self, &parts),
             TransportKind::WebSocket => {
-                match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await
-                {
+                match WebSocketUpgrade::from_request(&mut parts, self.config.max_payload) {
                     Ok(ws) => websocket::handshake(self, parts, ws),
                     Err(_) => EngineError::BadRequest.response(),
                 }
