@@ -129,6 +129,7 @@ async fn settled_live() -> isize {
 async fn a_large_message_leaves_no_buffer_behind() {
     socketio().await;
     plain_websocket().await;
+    polling().await;
 }
 
 async fn socketio() {
@@ -191,5 +192,97 @@ async fn plain_websocket() {
     assert!(
         per_client < 16 * 1024,
         "each plain connection kept {per_client} bytes after one {BIG}-byte message and its echo"
+    );
+}
+
+/// A keep-alive HTTP/1.1 client on a raw socket that keeps only the first bytes of each
+/// response body.
+struct RawHttp {
+    tcp: TcpStream,
+    host: String,
+}
+
+impl RawHttp {
+    async fn connect(server: &Server) -> RawHttp {
+        RawHttp {
+            tcp: TcpStream::connect(server.addr).await.unwrap(),
+            host: server.addr.to_string(),
+        }
+    }
+
+    /// Sends a request; returns the status, the body's length and its first 200 bytes.
+    async fn request(&mut self, method: &str, path: &str, body: &str) -> (u16, usize, String) {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain;charset=UTF-8\r\n\
+             Content-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        );
+        self.tcp.write_all(head.as_bytes()).await.unwrap();
+        self.tcp.write_all(body.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(self.tcp.read_u8().await.unwrap());
+        }
+        let head = String::from_utf8(head).unwrap();
+        let status = head[9..12].parse().unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().unwrap())
+            })
+            .expect("a content-length");
+        let mut left = len;
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            let n = self.tcp.read(&mut buf[..left.min(4096)]).await.unwrap();
+            assert!(n > 0);
+            if kept.len() < 200 {
+                kept.extend_from_slice(&buf[..n.min(200 - kept.len())]);
+            }
+            left -= n;
+        }
+        (status, len, String::from_utf8_lossy(&kept).into_owned())
+    }
+}
+
+/// Long-polling: the POST carrying the large event and the GET carrying its echo go
+/// through the keep-alive HTTP connection's buffers.
+async fn polling() {
+    let server =
+        serve(echo_server(config().with_max_payload(2_000_000)).without_registered_handlers())
+            .await;
+    let mut sessions = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut http = RawHttp::connect(&server).await;
+        let (status, _, open) = http
+            .request("GET", "/socket.io/?EIO=4&transport=polling", "")
+            .await;
+        assert_eq!(status, 200, "{open}");
+        let sid = open.split('"').nth(3).unwrap().to_owned();
+        let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+        assert_eq!(http.request("POST", &path, "40").await.0, 200);
+        let (_, _, reply) = http.request("GET", &path, "").await;
+        assert!(reply.starts_with("40{"), "{reply}");
+        sessions.push((http, path));
+    }
+    let before = settled_live().await;
+    let big = format!(r#"42["echo","{}"]"#, "z".repeat(BIG));
+    for (http, path) in &mut sessions {
+        assert_eq!(http.request("POST", path, &big).await.0, 200);
+        let (status, len, _) = http.request("GET", path, "").await;
+        assert_eq!(status, 200);
+        assert!(len > BIG);
+    }
+    drop(big);
+    let after = settled_live().await;
+    let per_client = (after - before) / CLIENTS as isize;
+    eprintln!("polling: {per_client} bytes kept per session");
+    assert!(
+        per_client < 16 * 1024,
+        "each polling session kept {per_client} bytes after one {BIG}-byte message and its echo"
     );
 }

@@ -59,6 +59,18 @@ pub struct Config {
     /// How long a binary packet may wait for its attachments; then the connection is closed
     /// (`parse error`). Default 60 s.
     pub binary_attachment_timeout: Duration,
+    /// Connections open at once (HTTP, long-polling and WebSocket); one more is answered
+    /// 503 and closed. `None` (the default): what the process's open-file limit allows,
+    /// keeping a tenth of it (at least 64) for everything else. Applies to `serve` and
+    /// `serve_app`.
+    pub max_connections: Option<usize>,
+    /// How long a connection may take to send a complete request head, after connecting or
+    /// after its previous response on a keep-alive connection; then it is closed. Default
+    /// 10 s. Applies to `serve` and `serve_app`.
+    pub header_read_timeout: Duration,
+    /// How long a graceful shutdown may take (handlers finishing, connections flushing
+    /// and closing). Default 10 s.
+    pub shutdown_timeout: Duration,
     /// Remove a dynamic namespace once its last socket left (its rooms and adapter go with
     /// it; the next client to connect creates it anew). Default true.
     pub remove_empty_dynamic_namespaces: bool,
@@ -86,6 +98,9 @@ impl Default for Config {
             max_namespaces_per_connection: 32,
             binary_attachment_timeout: Duration::from_secs(60),
             remove_empty_dynamic_namespaces: true,
+            max_connections: None,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -133,6 +148,12 @@ setters! {
     with_max_namespaces_per_connection: max_namespaces_per_connection: usize;
     /// Sets [`Config::binary_attachment_timeout`].
     with_binary_attachment_timeout: binary_attachment_timeout: Duration;
+    /// Sets [`Config::max_connections`].
+    with_max_connections: max_connections: usize;
+    /// Sets [`Config::header_read_timeout`].
+    with_header_read_timeout: header_read_timeout: Duration;
+    /// Sets [`Config::shutdown_timeout`].
+    with_shutdown_timeout: shutdown_timeout: Duration;
     /// Sets [`Config::remove_empty_dynamic_namespaces`].
     with_remove_empty_dynamic_namespaces: remove_empty_dynamic_namespaces: bool;
 }
@@ -188,6 +209,9 @@ impl fmt::Debug for Config {
                 "remove_empty_dynamic_namespaces",
                 &self.remove_empty_dynamic_namespaces,
             )
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
 }

@@ -223,7 +223,7 @@ impl_handler!([T1, T2, T3, T4, T5, T6, T7], T8);
 /// once with a no-op waker is sound: the spawned task polls again and registers its real
 /// waker before anything could be missed. A panic is contained to the handler, as it would
 /// be in a spawned task.
-pub(crate) fn start(mut future: BoxFuture<()>) {
+pub(crate) fn start(mut future: BoxFuture<()>, tasks: &tokio_util::task::TaskTracker) {
     use std::task::{Context, Poll, Waker};
     let mut cx = Context::from_waker(Waker::noop());
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -231,7 +231,7 @@ pub(crate) fn start(mut future: BoxFuture<()>) {
     })) {
         Ok(Poll::Ready(())) => {}
         Ok(Poll::Pending) => {
-            tokio::spawn(future);
+            tasks.spawn(future);
         }
         Err(_) => tracing::error!("an event handler panicked"),
     }

@@ -41,6 +41,7 @@ mod plain_ws;
 pub mod ratelimit;
 pub mod registry;
 pub mod reply;
+mod serve;
 pub mod server;
 pub mod session;
 pub mod socket;

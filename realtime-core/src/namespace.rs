@@ -241,6 +241,8 @@ pub(crate) struct Shared {
     pub(crate) middleware: Vec<BoxedMiddleware>,
     /// weroll's `$init` handshake, when configured.
     pub(crate) handshake: Option<crate::handshake::HandshakeConfig>,
+    /// Every handler task that awaits, so a graceful shutdown can wait for them.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for Shared {

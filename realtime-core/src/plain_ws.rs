@@ -67,7 +67,7 @@ async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: B
         TransportKind::WebSocket,
         crate::engine::session::QueueBound::from_config(&config),
     ));
-    let client = Client::new(session.clone(), handshake, Protocol::Plain, &config);
+    let client = Client::new(session.clone(), handshake, Protocol::Plain, &core.shared);
     core.plain_sessions
         .insert(session.sid().clone(), session.clone());
 

@@ -268,6 +268,7 @@ impl RealtimeBuilder {
             state: self.state,
             middleware: self.middleware,
             handshake: self.handshake,
+            tasks: tokio_util::task::TaskTracker::new(),
         });
         let mut namespaces = HashMap::new();
         let mut defined = self.namespaces;
@@ -434,44 +435,51 @@ impl Realtime {
     }
 
     /// Serves `app` (which should include [`Realtime::router`]) on `listener` until
-    /// `shutdown` resolves; then closes every realtime connection and stops.
+    /// `shutdown` resolves, then shuts down gracefully: stops accepting, lets running
+    /// handlers finish, closes every realtime connection (each gets what was queued for it,
+    /// then a close) and returns once every connection has closed, all within
+    /// [`Config::shutdown_timeout`](crate::Config::shutdown_timeout).
     ///
-    /// Accepted sockets get `TCP_NODELAY`: realtime traffic is many small writes, and with
-    /// Nagle's algorithm a packet written right after another (an emit just after the
-    /// CONNECT reply) would wait up to 40 ms for an ACK. Applications that run
-    /// `axum::serve` themselves should do the same (`ListenerExt::tap_io`).
+    /// Serving bounds what untrusted clients can hold (see `Config::max_connections`,
+    /// `Config::header_read_timeout` and `docs::slow_consumers`). Applications that run
+    /// `axum::serve` themselves get none of these bounds: prefer this method, or set
+    /// `TCP_NODELAY` (`ListenerExt::tap_io`) and timeouts yourself.
     pub async fn serve_app(
         &self,
         listener: tokio::net::TcpListener,
         app: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        tracing::info!(addr = ?listener.local_addr().ok(), "realtime server listening");
         for handler in &self.core.start {
-            crate::handler::start(handler(self.clone()));
+            crate::handler::start(handler(self.clone()), &self.core.shared.tasks);
         }
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%err, "could not set TCP_NODELAY");
-            }
-        });
-        let this = self.clone();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            this.close_all();
-        })
-        .await
+        let config = self.config();
+        let options = crate::serve::ServeOptions {
+            max_connections: config
+                .max_connections
+                .unwrap_or_else(crate::serve::default_max_connections),
+            header_read_timeout: config.header_read_timeout,
+            shutdown_timeout: config.shutdown_timeout,
+        };
+        crate::serve::serve(listener, app, options, Arc::new(self.clone()), shutdown).await
     }
 
     /// Closes every connection (reason `server shutting down`).
     pub fn close_all(&self) {
         self.engine.close_all(CloseReason::ServerShutdown);
         crate::plain_ws::close_all(&self.core);
+    }
+}
+
+impl crate::serve::Drain for Realtime {
+    fn handlers_finished(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let tasks = &self.core.shared.tasks;
+        tasks.close();
+        Box::pin(tasks.wait())
+    }
+
+    fn close_connections(&self) {
+        self.close_all();
     }
 }
 

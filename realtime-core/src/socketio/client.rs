@@ -67,8 +67,9 @@ impl Client {
         session: Arc<Session>,
         handshake: Handshake,
         protocol: Protocol,
-        config: &crate::config::Config,
+        shared: &crate::namespace::Shared,
     ) -> Arc<Client> {
+        let config = &shared.config;
         Arc::new(Client {
             session,
             handshake,
@@ -77,10 +78,13 @@ impl Client {
             partial: Mutex::new(None),
             partials_started: std::sync::atomic::AtomicU64::new(0),
             admitting: std::sync::atomic::AtomicUsize::new(0),
-            inbox: Arc::new(Inbox::new(InboxBounds {
-                in_flight: config.max_handlers_in_flight,
-                waiting: config.max_events_waiting,
-            })),
+            inbox: Arc::new(Inbox::new(
+                InboxBounds {
+                    in_flight: config.max_handlers_in_flight,
+                    waiting: config.max_events_waiting,
+                },
+                shared.tasks.clone(),
+            )),
             joined: AtomicBool::new(false),
             cut_off: AtomicBool::new(false),
             rate: config
@@ -178,7 +182,7 @@ impl EngineHandler for SocketIoLayer {
             session,
             Handshake::from_request(request),
             Protocol::SocketIo,
-            &self.0.shared.config,
+            &self.0.shared,
         );
         client.watch_connect_timeout(self.0.shared.config.connect_timeout);
         client

@@ -84,6 +84,8 @@ pub(crate) struct Inbox {
     /// Woken when a job leaves the queue or a handler finishes.
     progress: Notify,
     bounds: InboxBounds,
+    /// Where handlers that await are spawned (see `Shared::tasks`).
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -99,12 +101,13 @@ impl std::fmt::Debug for Inbox {
 const JOBS_PER_YIELD: usize = 64;
 
 impl Inbox {
-    pub(crate) fn new(bounds: InboxBounds) -> Inbox {
+    pub(crate) fn new(bounds: InboxBounds, tasks: tokio_util::task::TaskTracker) -> Inbox {
         Inbox {
             queue: Mutex::new(Queue::default()),
             in_flight: AtomicUsize::new(0),
             progress: Notify::new(),
             bounds,
+            tasks,
         }
     }
 
@@ -165,12 +168,13 @@ impl Inbox {
                     self.in_flight.fetch_add(1, Ordering::AcqRel);
                     let done = Finished(Arc::clone(&self));
                     let handler = handler(ctx);
-                    crate::handler::start(Box::pin(async move {
+                    let handler = Box::pin(async move {
                         let _done = done;
                         handler.await;
-                    }));
+                    });
+                    crate::handler::start(handler, &self.tasks);
                 }
-                Job::Lifecycle(handler, ctx) => crate::handler::start(handler(ctx)),
+                Job::Lifecycle(handler, ctx) => crate::handler::start(handler(ctx), &self.tasks),
                 Job::Step(step) => {
                     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).is_err() {
                         tracing::error!("a connection step panicked");
