@@ -19,6 +19,20 @@ use realtime::{Namespace, Realtime, Socket};
 /// How long the concurrency tests may take in all; a deadlock shows as this deadline.
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// How much longer to run: `REALTIME_STRESS=50 cargo test --test hardening_rooms` runs the
+/// soak variant (fifty times the rounds, minutes); CI runs the short one.
+fn stress() -> usize {
+    std::env::var("REALTIME_STRESS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The deadline, stretched for the soak variant.
+fn deadline() -> Duration {
+    DEADLINE * stress() as u32
+}
+
 /// Fails the whole test process if `DEADLINE` passes: a deadlock parks the runtime's
 /// workers, and then no tokio timer fires to fail the test.
 fn watchdog(name: &'static str) -> Arc<AtomicBool> {
@@ -27,8 +41,8 @@ fn watchdog(name: &'static str) -> Arc<AtomicBool> {
     std::thread::spawn(move || {
         let start = std::time::Instant::now();
         while !flag.load(Ordering::Relaxed) {
-            if start.elapsed() > DEADLINE + Duration::from_secs(5) {
-                eprintln!("{name}: no progress within {DEADLINE:?}: deadlock");
+            if start.elapsed() > deadline() + Duration::from_secs(5) {
+                eprintln!("{name}: no progress within {:?}: deadlock", deadline());
                 std::process::exit(101);
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -97,7 +111,7 @@ async fn broadcast_with_except_racing_joins_and_leaves_finishes() {
         }));
     }
     // Broadcasts with an exception on two more threads.
-    let rounds = 2000;
+    let rounds = 2000 * stress();
     let mut broadcasters = Vec::new();
     for _ in 0..2 {
         let ns = ns.clone();
@@ -113,7 +127,7 @@ async fn broadcast_with_except_racing_joins_and_leaves_finishes() {
             b.join().expect("broadcaster thread");
         }
     });
-    tokio::time::timeout(DEADLINE, finished)
+    tokio::time::timeout(deadline(), finished)
         .await
         .expect("broadcasts with except finish while sockets join and leave")
         .unwrap();
@@ -184,7 +198,7 @@ async fn end_to_end_broadcasts_with_except_keep_answering() {
     for _ in 0..2 {
         let (mut ws, _) = sio_ws(&server, "/").await;
         blasters.push(tokio::spawn(async move {
-            for id in 0..300u64 {
+            for id in 0..(300 * stress()) as u64 {
                 ws.send_text(&format!(r#"42{id}["blast"]"#)).await;
                 loop {
                     let t = ws.recv_text_no_ping().await;
@@ -195,7 +209,7 @@ async fn end_to_end_broadcasts_with_except_keep_answering() {
             }
         }));
     }
-    tokio::time::timeout(DEADLINE, async {
+    tokio::time::timeout(deadline(), async {
         for b in blasters {
             b.await.expect("blaster");
         }
@@ -244,7 +258,7 @@ async fn room_changes_after_disconnect_are_no_ops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_racing_a_disconnect_leave_nothing_behind() {
     let server = serve(Realtime::builder().config(config())).await;
-    for round in 0..50 {
+    for round in 0..50 * stress() {
         let (ws, sid) = sio_ws(&server, "/").await;
         let socket = server.socket("/", &sid);
         let joiner = {
@@ -275,7 +289,7 @@ async fn set_client_id_is_atomic() {
     let server = serve(Realtime::builder().config(config())).await;
     let (_ws, sid) = sio_ws(&server, "/").await;
     let socket = server.socket("/", &sid);
-    for round in 0..200 {
+    for round in 0..200 * stress() {
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let socket = socket.clone();
