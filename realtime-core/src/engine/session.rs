@@ -13,7 +13,6 @@ use std::{
 };
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::packet::{Frame, PacketType};
 
@@ -218,7 +217,10 @@ pub struct Session {
     pong_deadline_ms: std::sync::atomic::AtomicU64,
     /// Woken when a polling → WebSocket upgrade completes.
     pub(crate) upgraded: Notify,
-    closed: CancellationToken,
+    /// Set once, when the session closes. A plain flag (every send checks it) with a `Notify`
+    /// for the tasks waiting for it.
+    closed: AtomicBool,
+    closed_notify: Notify,
     close_reason: OnceLock<CloseReason>,
     /// Words for the client about why the server closed (a plain WebSocket close frame's
     /// reason), when there are any.
@@ -241,7 +243,8 @@ impl Session {
             opened: tokio::time::Instant::now(),
             pong_deadline_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
             upgraded: Notify::new(),
-            closed: CancellationToken::new(),
+            closed: AtomicBool::new(false),
+            closed_notify: Notify::new(),
             close_reason: OnceLock::new(),
             close_detail: OnceLock::new(),
         }
@@ -310,7 +313,8 @@ impl Session {
     pub fn close(&self, reason: CloseReason) {
         if self.close_reason.set(reason).is_ok() {
             tracing::debug!(sid = %self.sid, %reason, "closing session");
-            self.closed.cancel();
+            self.closed.store(true, Ordering::Release);
+            self.closed_notify.notify_waiters();
         }
     }
 
@@ -329,7 +333,7 @@ impl Session {
 
     /// Whether the session has been closed.
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Why the session closed, once it has.
@@ -339,7 +343,16 @@ impl Session {
 
     /// Resolves once the session is closed.
     pub async fn closed(&self) {
-        self.closed.cancelled().await
+        loop {
+            let notified = self.closed_notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check: a close between the two still wakes us.
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub(crate) fn on_pong(&self) {
@@ -362,7 +375,7 @@ impl Session {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_ping) => {}
-                _ = self.closed.cancelled() => return,
+                _ = self.closed() => return,
             }
             // Register for the pong before the ping can possibly be answered.
             let pong = self.pong.notified();
@@ -381,7 +394,7 @@ impl Session {
                     self.close(CloseReason::PingTimeout);
                     return;
                 }
-                _ = self.closed.cancelled() => return,
+                _ = self.closed() => return,
             }
         }
     }

@@ -187,33 +187,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
 /// then for the client to answer the close.
 pub(crate) const CLOSE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Writes complete frames of `(opcode, payload)` with one vectored write (more if the
-/// socket takes less at once).
+/// Writes complete frames of `(opcode, payload)`: all in one buffer and one write when
+/// their payloads are small (the common case: one allocation per batch), or with one
+/// vectored write that takes large payloads (a broadcast's shared bytes) where they are.
 async fn write_frames<'a, S: AsyncWrite + Unpin>(
     io: &mut S,
     frames: impl IntoIterator<Item = (OpCode, &'a [u8])> + Clone,
 ) -> io::Result<()> {
-    // First the batch buffer: headers, and payloads small enough to copy. `pieces` says
-    // what to write in order: a range of the buffer, or a large payload as it is.
+    let mut size = 0;
+    let mut all_small = true;
+    for (_, payload) in frames.clone() {
+        all_small &= payload.len() <= COPY_PAYLOADS_UP_TO;
+        size += 10
+            + if payload.len() <= COPY_PAYLOADS_UP_TO {
+                payload.len()
+            } else {
+                0
+            };
+    }
+    let mut buffer = Vec::with_capacity(size);
+    let mut header = [0u8; 10];
+    if all_small {
+        for (opcode, payload) in frames {
+            let n = frame::encode_header(opcode, payload.len(), &mut header);
+            buffer.extend_from_slice(&header[..n]);
+            buffer.extend_from_slice(payload);
+        }
+        let mut rest = &buffer[..];
+        while !rest.is_empty() {
+            let written = poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, rest)).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            rest = &rest[written..];
+        }
+        return Ok(());
+    }
+    // What to write, in order: a range of the buffer (headers and small payloads), or a
+    // large payload as it is.
     enum Piece<'a> {
         Copied(std::ops::Range<usize>),
         Shared(&'a [u8]),
     }
-    let estimate: usize = frames
-        .clone()
-        .into_iter()
-        .map(|(_, p)| {
-            10 + if p.len() <= COPY_PAYLOADS_UP_TO {
-                p.len()
-            } else {
-                0
-            }
-        })
-        .sum();
-    let mut buffer = Vec::with_capacity(estimate);
     let mut pieces: Vec<Piece<'a>> = Vec::new();
     let mut copied_from = 0;
-    let mut header = [0u8; 10];
     for (opcode, payload) in frames {
         let n = frame::encode_header(opcode, payload.len(), &mut header);
         buffer.extend_from_slice(&header[..n]);
