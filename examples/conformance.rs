@@ -15,7 +15,7 @@
 use std::{sync::Arc, time::Duration};
 
 use realtime::{
-    engine::{CloseReason, Engine, EngineHandler, Frame, Message, PacketType, Session},
+    engine::{CloseReason, Engine, EngineHandler, EngineSession, Frame, Message, PacketType},
     AckSender, Config, CorsLayer, Payload, Realtime, Socket,
 };
 
@@ -23,13 +23,17 @@ use realtime::{
 struct Echo;
 
 impl EngineHandler for Echo {
-    type Conn = Arc<Session>;
+    type Conn = Arc<EngineSession>;
 
-    fn on_open(&self, session: Arc<Session>, _request: &http::request::Parts) -> Arc<Session> {
+    fn on_open(
+        &self,
+        session: Arc<EngineSession>,
+        _request: &http::request::Parts,
+    ) -> Arc<EngineSession> {
         session
     }
 
-    fn on_message(&self, session: &Arc<Session>, message: Message<'_>) -> Result<(), String> {
+    fn on_message(&self, session: &Arc<EngineSession>, message: Message<'_>) -> Result<(), String> {
         let frame = match message {
             Message::Text(text) => Frame::text(PacketType::Message, text),
             Message::Binary(bytes) => Frame::Binary(bytes),
@@ -38,7 +42,7 @@ impl EngineHandler for Echo {
         Ok(())
     }
 
-    fn on_close(&self, _session: &Arc<Session>, _reason: CloseReason) {}
+    fn on_close(&self, _session: &Arc<EngineSession>, _reason: CloseReason) {}
 }
 
 fn config(path: &str) -> Config {

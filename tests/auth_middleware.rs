@@ -311,7 +311,7 @@ async fn admin_only(_: HasRole<Admin>, User(name): User<String>) -> String {
 }
 
 async fn roles_from_query(socket: Socket) -> Result<(), ConnectError> {
-    if let Some(roles) = socket.handshake().query("roles") {
+    if let Some(roles) = socket.request().query("roles") {
         socket.insert_extension(Roles::new(roles.split(',')));
         socket.insert_extension(User("carol".to_owned()));
     }

@@ -12,8 +12,8 @@ use std::{
 
 use common::*;
 use realtime::{
-    session::StoreFuture, Data, HandshakeConfig, MemorySessionStore, Realtime, Session,
-    SessionStore, State,
+    session::StoreFuture, Data, MemorySessionStore, Realtime, Session, SessionStore,
+    ShakehandConfig, State,
 };
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -68,9 +68,9 @@ async fn gate_server(delay: Duration, max_queued: usize) -> (Server, Ran) {
         Realtime::builder()
             .without_registered_handlers()
             .state(ran.clone())
-            .handshake(
-                HandshakeConfig::new(store)
-                    .shakehand(true)
+            .shakehand(
+                ShakehandConfig::new(store)
+                    .required(true)
                     .max_queued_events(max_queued),
             )
             .on("note", note),
@@ -219,10 +219,10 @@ async fn plain_websocket_handshake_timeout_closes_with_1008() {
     let _logs = common::init();
     let store = MemorySessionStore::new();
     let server = serve(
-        Realtime::builder().without_registered_handlers().handshake(
-            HandshakeConfig::new(store)
-                .shakehand(true)
-                .shakehand_timeout(Duration::from_millis(200)),
+        Realtime::builder().without_registered_handlers().shakehand(
+            ShakehandConfig::new(store)
+                .required(true)
+                .timeout(Duration::from_millis(200)),
         ),
     )
     .await;

@@ -59,7 +59,7 @@ fn server_builder() -> RealtimeBuilder {
         })
         .namespace("/guarded", |ns| {
             echo_ns(ns).middleware(|socket: Socket| async move {
-                if socket.handshake().query("token") == Some("ok") {
+                if socket.request().query("token").as_deref() == Some("ok") {
                     Ok(())
                 } else {
                     Err(ConnectError::new("nope").with_data(json!({"reason": "no token"})))

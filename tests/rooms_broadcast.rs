@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use realtime::{Namespace, Payload, Protocol, Room, Socket};
+use realtime::{Codec, Namespace, Payload, Room, Socket};
 use serde_json::json;
 
 async fn clients(server: &Server, nsp: &str, n: usize) -> Vec<(Ws, Socket)> {
@@ -312,7 +312,7 @@ async fn a_broadcast_reaches_socketio_and_plain_websocket_clients_alike() {
     let plain_socket = ns(&server)
         .sockets()
         .into_iter()
-        .find(|s| s.protocol() == Protocol::Plain)
+        .find(|s| s.codec() == Codec::Plain)
         .expect("plain socket");
     plain_socket.join("r");
     ns(&server).to("r").emit("room-only", &2).unwrap();

@@ -20,8 +20,8 @@ use std::{
 use common::*;
 use realtime::{
     session::{self, StoreError, StoreFuture},
-    Data, Extension, HandshakeConfig, Lifecycle, MemorySessionStore, Realtime, RedisSessionStore,
-    Session, SessionStore, Socket, State,
+    Data, Extension, Lifecycle, MemorySessionStore, Realtime, RedisSessionStore, Session,
+    SessionStore, ShakehandConfig, Socket, State,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -558,10 +558,10 @@ async fn handshake_server(store: Arc<dyn SessionStore>, timeout: Duration) -> Ha
             .without_registered_handlers()
             .state(log.clone())
             .state(count.clone())
-            .handshake(
-                HandshakeConfig::with_store(store)
-                    .shakehand(true)
-                    .shakehand_timeout(timeout),
+            .shakehand(
+                ShakehandConfig::with_store(store)
+                    .required(true)
+                    .timeout(timeout),
             )
             .namespace("/", |ns| {
                 ns.on_lifecycle(Lifecycle::ShakehandStart, on_start)

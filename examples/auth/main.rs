@@ -60,8 +60,8 @@ mod tokens;
 use std::{sync::Arc, time::Duration};
 
 use realtime::{
-    session::SessionStore, Config, HandshakeConfig, MemorySessionStore, RateLimit, Realtime,
-    RedisSessionStore,
+    session::SessionStore, Config, MemorySessionStore, RateLimit, Realtime, RedisSessionStore,
+    ShakehandConfig,
 };
 
 /// The example's settings, read once from the environment.
@@ -148,11 +148,11 @@ async fn main() -> std::io::Result<()> {
     // attribute macros; the handshake is configured here.
     let weroll = Realtime::builder()
         .config(Config::default().with_event_rate_limit(settings.rate_limit))
-        .handshake(
-            HandshakeConfig::with_store(store.clone())
-                .shakehand(true)
+        .shakehand(
+            ShakehandConfig::with_store(store.clone())
+                .required(true)
                 .allow_guest(settings.allow_guest)
-                .shakehand_timeout(settings.shakehand_timeout),
+                .timeout(settings.shakehand_timeout),
         )
         .state(stats.clone())
         .build()

@@ -12,9 +12,9 @@ pub async fn require_admin_token(socket: Socket) -> Result<(), ConnectError> {
     let token = socket
         .auth()
         .get("token")
-        .and_then(|t| t.as_str())
-        .or_else(|| socket.handshake().query("token"));
-    match token {
+        .and_then(|t| t.as_str().map(str::to_owned))
+        .or_else(|| socket.request().query("token"));
+    match token.as_deref() {
         Some("letmein") => Ok(()),
         _ => Err(ConnectError::new("admin token required")
             .with_data(serde_json::json!({ "hint": "auth.token" }))),

@@ -9,7 +9,7 @@ use crate::{
     adapter::{BroadcastOptions, Room},
     namespace::Namespace,
     socket::Socket,
-    socketio::{self, EmitError, Frames, Payload, Protocol},
+    socketio::{self, Codec, EmitError, Frames, Payload},
 };
 
 /// A typed room: a value that knows its room name, so handlers pass `GameRoom(42)` instead
@@ -139,14 +139,14 @@ impl BroadcastOperator {
             )
         };
         // Fail before delivering anything if the payload cannot be encoded at all.
-        let sio: Frames = encode(Protocol::SocketIo)?;
+        let sio: Frames = encode(Codec::SocketIo)?;
         let plain: OnceLock<Option<Frames>> = OnceLock::new();
         let recipients = self.ns.recipients(&self.opts);
         for socket in &recipients {
-            match socket.protocol() {
-                Protocol::SocketIo => socket.deliver(&sio, self.opts.volatile),
-                Protocol::Plain => {
-                    if let Some(frames) = plain.get_or_init(|| encode(Protocol::Plain).ok()) {
+            match socket.codec() {
+                Codec::SocketIo => socket.deliver(&sio, self.opts.volatile),
+                Codec::Plain => {
+                    if let Some(frames) = plain.get_or_init(|| encode(Codec::Plain).ok()) {
                         socket.deliver(frames, self.opts.volatile);
                     }
                 }

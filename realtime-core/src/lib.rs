@@ -34,7 +34,6 @@ pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod handler;
-pub mod handshake;
 pub mod middleware;
 pub mod namespace;
 mod plain_ws;
@@ -44,6 +43,7 @@ pub mod reply;
 mod serve;
 pub mod server;
 pub mod session;
+pub mod shakehand;
 pub mod socket;
 pub mod socketio;
 pub mod websocket;
@@ -60,13 +60,13 @@ pub use handler::{
     AckSender, Bin, Data, Event, EventContext, Extension, FromEvent, FromEventParts, Handler,
     State, TryData,
 };
-pub use handshake::HandshakeConfig;
 pub use middleware::Middleware;
 pub use namespace::{ConnectError, Lifecycle, Namespace, NamespaceBuilder, Target};
 pub use ratelimit::RateLimit;
 pub use reply::{IntoReply, Reply};
 pub use server::{shutdown_signal, BuildError, Realtime, RealtimeBuilder};
 pub use session::{MemorySessionStore, RedisSessionStore, Session, SessionStore};
-pub use socket::{AckError, Handshake, Socket};
-pub use socketio::{EmitError, Payload, Protocol, SocketId};
+pub use shakehand::ShakehandConfig;
+pub use socket::{AckError, RequestHead, Socket};
+pub use socketio::{Codec, EmitError, Payload, SocketId};
 pub use tower_http::cors::CorsLayer;

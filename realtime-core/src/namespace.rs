@@ -240,7 +240,7 @@ pub(crate) struct Shared {
     /// Server-wide connection middleware, run before each namespace's own.
     pub(crate) middleware: Vec<BoxedMiddleware>,
     /// weroll's `$init` handshake, when configured.
-    pub(crate) handshake: Option<crate::handshake::HandshakeConfig>,
+    pub(crate) shakehand: Option<crate::shakehand::ShakehandConfig>,
     /// Every handler task that awaits, so a graceful shutdown can wait for them.
     pub(crate) tasks: tokio_util::task::TaskTracker,
 }

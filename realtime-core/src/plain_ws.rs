@@ -14,13 +14,13 @@ use axum::{
 use serde_json::Value;
 
 use crate::{
-    engine::{session::new_sid, CloseReason, Session, TransportKind},
+    engine::{session::new_sid, CloseReason, EngineSession, TransportKind},
     server::ServerCore,
-    socket::Handshake,
+    socket::RequestHead,
     socketio::{
         client::Client,
         packet::{check_placeholders, event_name, is_reserved, placeholder},
-        Payload, Protocol,
+        Codec, Payload,
     },
     websocket::{close_code, CloseFrame, Incoming, Upgraded, WebSocketUpgrade, WsError},
 };
@@ -42,14 +42,11 @@ pub(crate) async fn handle(core: Arc<ServerCore>, request: Request) -> Response 
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    let handshake = Handshake::from_request(&parts);
-    let nsp = handshake
-        .query("ns")
-        .map(|n| n.replace("%2F", "/"))
-        .unwrap_or_else(|| "/".into());
+    let request = RequestHead::from_request(&parts);
+    let nsp = request.query("ns").unwrap_or_else(|| "/".into());
     ws.respond(
         |err| tracing::debug!(%err, "plain websocket upgrade failed"),
-        move |socket| run(core, handshake, nsp, Box::new(socket)),
+        move |socket| run(core, request, nsp, Box::new(socket)),
     )
 }
 
@@ -60,14 +57,14 @@ pub(crate) fn close_all(core: &ServerCore) {
     }
 }
 
-async fn run(core: Arc<ServerCore>, handshake: Handshake, nsp: String, mut ws: Box<Upgraded>) {
+async fn run(core: Arc<ServerCore>, request: RequestHead, nsp: String, mut ws: Box<Upgraded>) {
     let config = core.shared.config.clone();
-    let session = Arc::new(Session::new(
+    let session = Arc::new(EngineSession::new(
         new_sid(),
         TransportKind::WebSocket,
         crate::engine::session::QueueBound::from_config(&config),
     ));
-    let client = Client::new(session.clone(), handshake, Protocol::Plain, &core.shared);
+    let client = Client::new(session.clone(), request, Codec::Plain, &core.shared);
     core.plain_sessions
         .insert(session.sid().clone(), session.clone());
 

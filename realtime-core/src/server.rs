@@ -35,7 +35,8 @@ pub(crate) struct ServerCore {
     /// Start handlers, run when serving begins.
     start: Vec<StartHandler>,
     /// Open plain WebSocket connections, so shutdown can close them too.
-    pub(crate) plain_sessions: dashmap::DashMap<crate::engine::Sid, Arc<crate::engine::Session>>,
+    pub(crate) plain_sessions:
+        dashmap::DashMap<crate::engine::Sid, Arc<crate::engine::EngineSession>>,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -141,7 +142,7 @@ pub struct RealtimeBuilder {
     start: Vec<StartHandler>,
     collect_registered: bool,
     middleware: Vec<BoxedMiddleware>,
-    handshake: Option<crate::handshake::HandshakeConfig>,
+    shakehand: Option<crate::shakehand::ShakehandConfig>,
 }
 
 impl std::fmt::Debug for RealtimeBuilder {
@@ -164,7 +165,7 @@ impl Default for RealtimeBuilder {
             start: Vec::new(),
             collect_registered: true,
             middleware: Vec::new(),
-            handshake: None,
+            shakehand: None,
         }
     }
 }
@@ -230,9 +231,10 @@ impl RealtimeBuilder {
         self
     }
 
-    /// Turns on weroll's `$init` session handshake (see [`crate::handshake`]).
-    pub fn handshake(mut self, config: crate::handshake::HandshakeConfig) -> Self {
-        self.handshake = Some(config);
+    /// Turns on weroll's `$init` session handshake, its "shakehand" (see
+    /// [`crate::shakehand`]).
+    pub fn shakehand(mut self, config: crate::shakehand::ShakehandConfig) -> Self {
+        self.shakehand = Some(config);
         self
     }
 
@@ -267,7 +269,7 @@ impl RealtimeBuilder {
             config: Arc::new(self.config),
             state: self.state,
             middleware: self.middleware,
-            handshake: self.handshake,
+            shakehand: self.shakehand,
             tasks: tokio_util::task::TaskTracker::new(),
         });
         let mut namespaces = HashMap::new();

@@ -16,16 +16,17 @@ use tokio::sync::oneshot;
 use crate::{
     adapter::{BroadcastOptions, Room},
     broadcast::{BroadcastOperator, IntoRooms},
-    engine::{Frame, Session},
+    engine::{EngineSession, Frame},
     handler::EventContext,
     namespace::Namespace,
-    socketio::{self, client::Client, packet::One, EmitError, Frames, Payload, Protocol, SocketId},
+    socketio::{self, client::Client, packet::One, Codec, EmitError, Frames, Payload, SocketId},
 };
 
-/// What the server knows of the request that opened the connection.
+/// The head of the HTTP request that opened the connection (socket.io calls it the
+/// handshake): what middleware authenticates from.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Handshake {
+pub struct RequestHead {
     /// The request headers (cookies, authorization, user agent, ...).
     pub headers: http::HeaderMap,
     /// The request URI, with its query string (`?token=...`).
@@ -36,9 +37,9 @@ pub struct Handshake {
     pub issued: std::time::SystemTime,
 }
 
-impl Handshake {
-    pub(crate) fn from_request(parts: &http::request::Parts) -> Handshake {
-        Handshake {
+impl RequestHead {
+    pub(crate) fn from_request(parts: &http::request::Parts) -> RequestHead {
+        RequestHead {
             headers: detached_headers(&parts.headers),
             uri: detached_uri(&parts.uri),
             remote_addr: parts
@@ -49,21 +50,10 @@ impl Handshake {
         }
     }
 
-    /// A query parameter of the handshake URI, percent-decoded.
-    pub fn query_decoded(&self, key: &str) -> Option<String> {
-        let query = self.uri.query()?;
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-            .ok()?
-            .into_iter()
-            .find_map(|(k, v)| (k == key).then_some(v))
-    }
-
-    /// A query parameter of the handshake URI (raw, not percent-decoded).
-    pub fn query(&self, key: &str) -> Option<&str> {
-        self.uri.query()?.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k == key).then_some(v)
-        })
+    /// A query parameter of the request URI, percent-decoded (`?token=a%2Bb` → `a+b`).
+    pub fn query(&self, key: &str) -> Option<String> {
+        form_urlencoded::parse(self.uri.query()?.as_bytes())
+            .find_map(|(k, v)| (k == key).then(|| v.into_owned()))
     }
 }
 
@@ -146,7 +136,7 @@ pub(crate) struct SocketInner {
     /// `join` racing a disconnect can never re-insert the departed socket into a room.
     membership: Mutex<Option<Arc<str>>>,
     /// Where the socket is in the `$init` handshake, and the events waiting for it.
-    pub(crate) handshake: crate::handshake::Gate,
+    pub(crate) shakehand: crate::shakehand::Gate,
 }
 
 impl std::fmt::Debug for Socket {
@@ -180,7 +170,7 @@ impl Socket {
             acks: Mutex::new(HashMap::new()),
             extensions: Mutex::new(http::Extensions::new()),
             membership: Mutex::new(None),
-            handshake: crate::handshake::Gate::new(),
+            shakehand: crate::shakehand::Gate::new(),
         }))
     }
 
@@ -205,9 +195,10 @@ impl Socket {
         &self.0.ns
     }
 
-    /// The request that opened the connection.
-    pub fn handshake(&self) -> &Handshake {
-        &self.0.client.handshake
+    /// The HTTP request that opened the connection: headers, URI and query, peer address
+    /// (socket.io's `socket.handshake`).
+    pub fn request(&self) -> &RequestHead {
+        &self.0.client.request
     }
 
     /// The auth object the client sent with its CONNECT (`io({ auth: {...} })`); empty if
@@ -217,8 +208,8 @@ impl Socket {
     }
 
     /// Which protocol the client speaks (Socket.IO or plain WebSocket).
-    pub fn protocol(&self) -> Protocol {
-        self.0.client.protocol
+    pub fn codec(&self) -> Codec {
+        self.0.client.codec
     }
 
     /// Whether the socket is still connected.
@@ -236,14 +227,14 @@ impl Socket {
         self.0.phase.load(Ordering::Acquire) == phase::GONE
     }
 
-    pub(crate) fn session(&self) -> &Session {
+    pub(crate) fn session(&self) -> &EngineSession {
         &self.0.client.session
     }
 
     /// Sends `event` with one argument to this client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.send_frames(socketio::encode_event_one(
-            self.protocol(),
+            self.codec(),
             self.ns(),
             event,
             data,
@@ -254,7 +245,7 @@ impl Socket {
     /// Sends `event` with any number of arguments and binary attachments.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         self.send_frames(socketio::encode_event(
-            self.protocol(),
+            self.codec(),
             self.ns(),
             event,
             &payload.args[..],
@@ -270,7 +261,7 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
-        let frames = socketio::encode_event_one(self.protocol(), self.ns(), event, data, None)?;
+        let frames = socketio::encode_event_one(self.codec(), self.ns(), event, data, None)?;
         self.deliver(&frames, true);
         Ok(())
     }
@@ -295,7 +286,7 @@ impl Socket {
     ) -> Result<R, AckError> {
         let mut reply = self
             .ack_round_trip(timeout, |id| {
-                socketio::encode_event(self.protocol(), self.ns(), event, &One(data), &[], Some(id))
+                socketio::encode_event(self.codec(), self.ns(), event, &One(data), &[], Some(id))
             })
             .await?;
         let first = if reply.args.is_empty() {
@@ -315,7 +306,7 @@ impl Socket {
     ) -> Result<Payload, AckError> {
         self.ack_round_trip(timeout, |id| {
             socketio::encode_event(
-                self.protocol(),
+                self.codec(),
                 self.ns(),
                 event,
                 &payload.args[..],
@@ -370,7 +361,7 @@ impl Socket {
     /// Answers the client's ack `id`.
     pub(crate) fn send_ack(&self, id: u64, payload: &Payload) -> Result<(), EmitError> {
         self.send_frames(socketio::encode_ack(
-            self.protocol(),
+            self.codec(),
             self.ns(),
             id,
             &payload.args[..],
@@ -525,8 +516,8 @@ impl Socket {
         if !self.connected() {
             return;
         }
-        match self.protocol() {
-            Protocol::SocketIo => {
+        match self.codec() {
+            Codec::SocketIo => {
                 let text = socketio::packet::header(
                     socketio::packet::PacketKind::Disconnect,
                     0,
@@ -535,7 +526,7 @@ impl Socket {
                 );
                 let _ = self.session().send(Frame::message_prefixed(text));
             }
-            Protocol::Plain => self
+            Codec::Plain => self
                 .session()
                 .close(crate::engine::CloseReason::ForcedClose),
         }
@@ -546,7 +537,7 @@ impl Socket {
     /// Refuses a plain WebSocket connection: it closes with 1008 (policy violation) and
     /// `reason`. Socket.IO connections are not affected (they leave the namespace instead).
     pub(crate) fn refuse_connection(&self, reason: &str) {
-        if self.protocol() == Protocol::Plain {
+        if self.codec() == Codec::Plain {
             self.session()
                 .close_with_detail(crate::engine::CloseReason::PolicyViolation, reason);
         }
@@ -654,7 +645,7 @@ impl Socket {
                 }
                 let socket = self.clone();
                 self.in_order(move || {
-                    crate::handshake::refuse(&socket, &event, ack_id, "rate limit exceeded");
+                    crate::shakehand::refuse(&socket, &event, ack_id, "rate limit exceeded");
                     if cut_off {
                         socket.close_connection();
                     }
@@ -663,11 +654,11 @@ impl Socket {
             }
         }
         let (event, payload, ack_id) =
-            match crate::handshake::admit_event(self, event, payload, ack_id) {
-                crate::handshake::Admission::Dispatch(event, payload, ack_id) => {
+            match crate::shakehand::admit_event(self, event, payload, ack_id) {
+                crate::shakehand::Admission::Dispatch(event, payload, ack_id) => {
                     (event, payload, ack_id)
                 }
-                crate::handshake::Admission::Handled => return,
+                crate::shakehand::Admission::Handled => return,
             };
         self.route_event(event, payload, ack_id);
     }

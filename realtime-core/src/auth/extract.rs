@@ -34,7 +34,7 @@ impl Cookies {
 impl FromEventParts for Cookies {
     type Rejection = std::convert::Infallible;
     fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
-        Ok(Cookies::from_headers(&ctx.socket().handshake().headers))
+        Ok(Cookies::from_headers(&ctx.socket().request().headers))
     }
 }
 
@@ -45,7 +45,7 @@ pub struct Headers(pub http::HeaderMap);
 impl FromEventParts for Headers {
     type Rejection = std::convert::Infallible;
     fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
-        Ok(Headers(ctx.socket().handshake().headers.clone()))
+        Ok(Headers(ctx.socket().request().headers.clone()))
     }
 }
 
@@ -61,7 +61,7 @@ pub struct QueryRejection(#[from] serde_urlencoded::de::Error);
 impl<T: DeserializeOwned + Send + 'static> FromEventParts for Query<T> {
     type Rejection = QueryRejection;
     fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
-        let query = ctx.socket().handshake().uri.query().unwrap_or("");
+        let query = ctx.socket().request().uri.query().unwrap_or("");
         Ok(Query(serde_urlencoded::from_str(query)?))
     }
 }

@@ -21,9 +21,9 @@ pub enum TokenSource {
 impl TokenSource {
     /// The token this source finds for `socket`, if any.
     pub fn find(self, socket: &Socket) -> Option<String> {
-        let handshake = socket.handshake();
+        let handshake = socket.request();
         match self {
-            TokenSource::Query(name) => handshake.query_decoded(name),
+            TokenSource::Query(name) => handshake.query(name),
             TokenSource::Bearer => {
                 let value = handshake
                     .headers

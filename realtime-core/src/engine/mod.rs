@@ -2,7 +2,7 @@
 //! and the server-driven heartbeat.
 //!
 //! The engine knows nothing of Socket.IO. It hands every inbound message to an
-//! [`EngineHandler`] and offers each session's [`Session::send`] for the way back; the
+//! [`EngineHandler`] and offers each session's [`EngineSession::send`] for the way back; the
 //! Socket.IO layer ([`crate::socketio`]) is one such handler, the conformance example's bare
 //! echo is another.
 
@@ -23,7 +23,7 @@ use dashmap::DashMap;
 use http::{header, Method, StatusCode};
 
 pub use packet::{Frame, PacketType};
-pub use session::{CloseReason, SendError, Session, Sid, TransportKind};
+pub use session::{CloseReason, EngineSession, SendError, Sid, TransportKind};
 
 use crate::{config::Config, websocket::WebSocketUpgrade};
 use packet::Packet;
@@ -41,7 +41,7 @@ pub trait EngineHandler: Send + Sync + 'static {
     type Conn: Send + Sync + 'static;
 
     /// A session opened. `request` is the head of the handshake request.
-    fn on_open(&self, session: Arc<Session>, request: &http::request::Parts) -> Self::Conn;
+    fn on_open(&self, session: Arc<EngineSession>, request: &http::request::Parts) -> Self::Conn;
 
     /// A message arrived. An `Err` is a protocol violation: the engine logs it with the
     /// given reason and closes the session.
@@ -62,7 +62,7 @@ pub trait EngineHandler: Send + Sync + 'static {
 /// A live session and the upper layer's state for it.
 #[derive(Debug)]
 pub(crate) struct Entry<C> {
-    pub(crate) session: Arc<Session>,
+    pub(crate) session: Arc<EngineSession>,
     pub(crate) conn: C,
 }
 
@@ -261,7 +261,7 @@ impl<H: EngineHandler> Engine<H> {
         request: &http::request::Parts,
     ) -> Arc<Entry<H::Conn>> {
         let sid = session::new_sid();
-        let session = Arc::new(Session::new(
+        let session = Arc::new(EngineSession::new(
             sid.clone(),
             transport,
             session::QueueBound::from_config(&self.config),
@@ -344,7 +344,7 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Logs a protocol violation and closes the session for it.
-    fn protocol_error(&self, session: &Session, reason: &str) {
+    fn protocol_error(&self, session: &EngineSession, reason: &str) {
         tracing::warn!(sid = %session.sid(), %reason, "protocol error: closing session");
         session.close(CloseReason::ParseError);
     }

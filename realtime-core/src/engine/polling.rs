@@ -27,7 +27,7 @@ pub(super) fn handshake<H: EngineHandler>(
 
 /// Closes the session if the GET is dropped before it answered (the client went away).
 struct PendingPoll<'a> {
-    session: &'a super::Session,
+    session: &'a super::EngineSession,
     answered: bool,
 }
 
@@ -111,7 +111,7 @@ const UPGRADE_RACE_GRACE: std::time::Duration = std::time::Duration::from_millis
 
 /// For a poll arriving while an upgrade is under way: waits briefly for the upgrade to
 /// complete. Returns whether the session has moved to WebSocket.
-async fn upgrade_settled(session: &super::Session) -> bool {
+async fn upgrade_settled(session: &super::EngineSession) -> bool {
     let upgraded = session.upgraded.notified();
     tokio::pin!(upgraded);
     upgraded.as_mut().enable();

@@ -192,7 +192,7 @@ impl Outbox {
 
 /// One Engine.IO session.
 #[derive(Debug)]
-pub struct Session {
+pub struct EngineSession {
     sid: Sid,
     pub(crate) outbox: Outbox,
     transport: AtomicU8,
@@ -227,9 +227,9 @@ pub struct Session {
     close_detail: OnceLock<Box<str>>,
 }
 
-impl Session {
-    pub(crate) fn new(sid: Sid, transport: TransportKind, queue: QueueBound) -> Session {
-        Session {
+impl EngineSession {
+    pub(crate) fn new(sid: Sid, transport: TransportKind, queue: QueueBound) -> EngineSession {
+        EngineSession {
             sid,
             outbox: Outbox::new(queue),
             transport: AtomicU8::new(transport as u8),
@@ -274,7 +274,7 @@ impl Session {
         self.send_all(std::slice::from_ref(&frame))
     }
 
-    /// Queues a packet and its attachments contiguously; see [`Session::send`].
+    /// Queues a packet and its attachments contiguously; see [`EngineSession::send`].
     pub fn send_all(&self, frames: &[Frame]) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
@@ -286,7 +286,7 @@ impl Session {
         })
     }
 
-    /// Like [`Session::send_all`], but drops the packet instead of closing on a full queue.
+    /// Like [`EngineSession::send_all`], but drops the packet instead of closing on a full queue.
     pub fn send_all_volatile(&self, frames: &[Frame]) {
         if !self.is_closed() {
             let _ = self.outbox.push_all(frames);
@@ -318,7 +318,7 @@ impl Session {
         }
     }
 
-    /// Closes the session with words for the client about why; see [`Session::close`].
+    /// Closes the session with words for the client about why; see [`EngineSession::close`].
     pub fn close_with_detail(&self, reason: CloseReason, detail: &str) {
         if !self.is_closed() {
             let _ = self.close_detail.set(detail.into());
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn full_queue_closes_as_slow_consumer() {
-        let s = Session::new(new_sid(), TransportKind::WebSocket, frames(2));
+        let s = EngineSession::new(new_sid(), TransportKind::WebSocket, frames(2));
         s.send(Frame::bare(PacketType::Noop)).unwrap();
         s.send_volatile(Frame::bare(PacketType::Noop));
         s.send_volatile(Frame::bare(PacketType::Noop)); // dropped, connection stays up
@@ -452,7 +452,7 @@ mod tests {
             frames: 1000,
             bytes: 3 * (100 + FRAME_OVERHEAD),
         };
-        let s = Session::new(new_sid(), TransportKind::WebSocket, bound);
+        let s = EngineSession::new(new_sid(), TransportKind::WebSocket, bound);
         for _ in 0..3 {
             s.send(text(100)).unwrap();
         }
@@ -468,7 +468,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn missed_pong_times_out() {
-        let s = Session::new(new_sid(), TransportKind::WebSocket, frames(8));
+        let s = EngineSession::new(new_sid(), TransportKind::WebSocket, frames(8));
         let start = tokio::time::Instant::now();
         s.heartbeat(Duration::from_millis(300), Duration::from_millis(200))
             .await;

@@ -5,7 +5,7 @@ use std::sync::{atomic::Ordering, Arc};
 
 use axum::response::Response;
 
-use super::{packet, CloseReason, Engine, EngineHandler, Entry, Session, TransportKind};
+use super::{packet, CloseReason, Engine, EngineHandler, EngineSession, Entry, TransportKind};
 use crate::websocket::{close_code, CloseFrame, Incoming, Upgraded, WebSocketUpgrade, WsError};
 
 /// A session that starts on WebSocket: the open packet is the first frame.
@@ -98,7 +98,7 @@ pub(super) fn upgrade<H: EngineHandler>(
 
 /// The upgrade dance on the new WebSocket: `2probe` → `3probe` (and a noop to release the
 /// pending poll), then `5`.
-async fn probe(socket: &mut Upgraded, session: &Session) -> Result<(), ()> {
+async fn probe(socket: &mut Upgraded, session: &EngineSession) -> Result<(), ()> {
     loop {
         match socket.recv().await {
             Some(Ok(Incoming::Text(text))) => match text.as_str() {

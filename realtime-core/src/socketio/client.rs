@@ -12,13 +12,13 @@ use smallvec::SmallVec;
 use super::{
     inbox::{Inbox, InboxBounds},
     packet::{self, PacketData, PacketKind},
-    Payload, Protocol,
+    Codec, Payload,
 };
 use crate::{
     client_log::Preview,
-    engine::{CloseReason, EngineHandler, Frame, Message, Session},
+    engine::{CloseReason, EngineHandler, EngineSession, Frame, Message},
     server::ServerCore,
-    socket::{Handshake, Socket},
+    socket::{RequestHead, Socket},
 };
 
 /// A binary packet whose attachments are still arriving.
@@ -36,9 +36,9 @@ struct PartialPacket {
 /// One connection (Engine.IO session or plain WebSocket): its sockets, one per namespace.
 #[derive(Debug)]
 pub(crate) struct Client {
-    pub(crate) session: Arc<Session>,
-    pub(crate) handshake: Handshake,
-    pub(crate) protocol: Protocol,
+    pub(crate) session: Arc<EngineSession>,
+    pub(crate) request: RequestHead,
+    pub(crate) codec: Codec,
     sockets: Mutex<SmallVec<[Socket; 1]>>,
     /// Boxed: rare, and an idle connection should not carry its size.
     partial: Mutex<Option<Box<PartialPacket>>>,
@@ -64,16 +64,16 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(
-        session: Arc<Session>,
-        handshake: Handshake,
-        protocol: Protocol,
+        session: Arc<EngineSession>,
+        request: RequestHead,
+        codec: Codec,
         shared: &crate::namespace::Shared,
     ) -> Arc<Client> {
         let config = &shared.config;
         Arc::new(Client {
             session,
-            handshake,
-            protocol,
+            request,
+            codec,
             sockets: Mutex::new(SmallVec::new()),
             partial: Mutex::new(None),
             partials_started: std::sync::atomic::AtomicU64::new(0),
@@ -177,11 +177,11 @@ pub(crate) struct SocketIoLayer(pub(crate) Arc<ServerCore>);
 impl EngineHandler for SocketIoLayer {
     type Conn = Arc<Client>;
 
-    fn on_open(&self, session: Arc<Session>, request: &http::request::Parts) -> Arc<Client> {
+    fn on_open(&self, session: Arc<EngineSession>, request: &http::request::Parts) -> Arc<Client> {
         let client = Client::new(
             session,
-            Handshake::from_request(request),
-            Protocol::SocketIo,
+            RequestHead::from_request(request),
+            Codec::SocketIo,
             &self.0.shared,
         );
         client.watch_connect_timeout(self.0.shared.config.connect_timeout);
@@ -394,14 +394,14 @@ async fn admit(client: Arc<Client>, socket: Socket) {
 
 /// Sends CONNECT_ERROR (or, to a plain client, closes with the message).
 pub(crate) fn refuse(client: &Client, nsp: &str, err: &crate::ConnectError) {
-    match client.protocol {
-        Protocol::SocketIo => {
+    match client.codec {
+        Codec::SocketIo => {
             if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &err.to_json())
             {
                 client.send_text(text);
             }
         }
-        Protocol::Plain => {
+        Codec::Plain => {
             let frame = serde_json::json!(["$error", err.to_json()]).to_string();
             let _ = client.session.send(Frame::Text(frame.into()));
             client.session.close(CloseReason::ForcedClose);
@@ -439,7 +439,7 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
         );
         return;
     }
-    if client.protocol == Protocol::SocketIo {
+    if client.codec == Codec::SocketIo {
         let reply = serde_json::json!({ "sid": socket.id().as_str() });
         if let Ok(text) = packet::encode(PacketKind::Connect, 0, socket.ns(), None, &reply) {
             client.send_text(text);
@@ -450,5 +450,5 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
         crate::namespace::Lifecycle::Connect,
         Value::Object(socket.auth().clone()),
     );
-    crate::handshake::on_connected(&socket);
+    crate::shakehand::on_connected(&socket);
 }

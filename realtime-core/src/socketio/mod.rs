@@ -113,7 +113,7 @@ impl Payload {
 
 /// The protocol a connection speaks, which decides how its packets are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub enum Codec {
     /// Socket.IO v5 over Engine.IO v4.
     SocketIo,
     /// The plain WebSocket JSON frames (see [`crate::docs::plain_websocket`]).
@@ -139,7 +139,7 @@ pub enum EmitError {
 
 /// Encodes an EVENT (or BINARY_EVENT) for `protocol`.
 pub(crate) fn encode_event<A: Args + ?Sized>(
-    protocol: Protocol,
+    codec: Codec,
     nsp: &str,
     event: &str,
     args: &A,
@@ -147,9 +147,9 @@ pub(crate) fn encode_event<A: Args + ?Sized>(
     ack_id: Option<u64>,
 ) -> Result<Frames, EmitError> {
     let body = EventBody { event, args };
-    match protocol {
-        Protocol::SocketIo => encode_sio(PacketKind::Event, nsp, ack_id, &body, binary),
-        Protocol::Plain => {
+    match codec {
+        Codec::SocketIo => encode_sio(PacketKind::Event, nsp, ack_id, &body, binary),
+        Codec::Plain => {
             let mut text = if binary.is_empty() {
                 serde_json::to_string(&body)?
             } else {
@@ -170,17 +170,15 @@ pub(crate) fn encode_event<A: Args + ?Sized>(
 
 /// Encodes an ACK (or BINARY_ACK) answering the client's `ack_id`.
 pub(crate) fn encode_ack<A: Args + ?Sized>(
-    protocol: Protocol,
+    codec: Codec,
     nsp: &str,
     ack_id: u64,
     args: &A,
     binary: &[Bytes],
 ) -> Result<Frames, EmitError> {
-    match protocol {
-        Protocol::SocketIo => {
-            encode_sio(PacketKind::Ack, nsp, Some(ack_id), &AckBody(args), binary)
-        }
-        Protocol::Plain if ack_id == crate::plain_ws::RAW_REPLY => {
+    match codec {
+        Codec::SocketIo => encode_sio(PacketKind::Ack, nsp, Some(ack_id), &AckBody(args), binary),
+        Codec::Plain if ack_id == crate::plain_ws::RAW_REPLY => {
             // The reply to a raw text frame is raw text: a string as-is, anything else as JSON.
             let mut v = serde_json::to_value(AckBody(args))?;
             inline_binary(&mut v, binary);
@@ -196,7 +194,7 @@ pub(crate) fn encode_ack<A: Args + ?Sized>(
             };
             Ok(SmallVec::from_elem(Frame::Text(text.into()), 1))
         }
-        Protocol::Plain => {
+        Codec::Plain => {
             // `["$ack", ackId, ...args]`
             let mut v = serde_json::to_value(AckBody(args))?;
             inline_binary(&mut v, binary);
@@ -262,13 +260,13 @@ fn inline_binary(v: &mut Value, binary: &[Bytes]) {
 
 /// Encodes a single-argument event (the common `emit(event, &data)`).
 pub(crate) fn encode_event_one<T: Serialize + ?Sized>(
-    protocol: Protocol,
+    codec: Codec,
     nsp: &str,
     event: &str,
     data: &T,
     ack_id: Option<u64>,
 ) -> Result<Frames, EmitError> {
-    encode_event(protocol, nsp, event, &One(data), &[], ack_id)
+    encode_event(codec, nsp, event, &One(data), &[], ack_id)
 }
 
 #[cfg(test)]
@@ -293,24 +291,24 @@ mod tests {
     #[test]
     fn encodes_both_protocols() {
         let f =
-            encode_event_one(Protocol::SocketIo, "/chat", "msg", &json!({"a":1}), Some(2)).unwrap();
+            encode_event_one(Codec::SocketIo, "/chat", "msg", &json!({"a":1}), Some(2)).unwrap();
         assert_eq!(text(&f), "42/chat,2[\"msg\",{\"a\":1}]");
-        let f = encode_event_one(Protocol::Plain, "/", "msg", &"hi", None).unwrap();
+        let f = encode_event_one(Codec::Plain, "/", "msg", &"hi", None).unwrap();
         assert_eq!(text(&f), "[\"msg\",\"hi\"]");
-        let f = encode_event_one(Protocol::Plain, "/", "msg", &"hi", Some(4)).unwrap();
+        let f = encode_event_one(Codec::Plain, "/", "msg", &"hi", Some(4)).unwrap();
         assert_eq!(text(&f), "[\"msg\",\"hi\",4]");
         let p = Payload::new().arg("x").unwrap().binary_arg(vec![1u8, 2]);
-        let f = encode_event(Protocol::SocketIo, "/", "b", &p.args[..], &p.binary, None).unwrap();
+        let f = encode_event(Codec::SocketIo, "/", "b", &p.args[..], &p.binary, None).unwrap();
         assert_eq!(
             text(&f),
             "451-[\"b\",\"x\",{\"_placeholder\":true,\"num\":0}]"
         );
         assert!(matches!(&f[1], Frame::Binary(b) if b[..] == [1, 2]));
-        let f = encode_event(Protocol::Plain, "/", "b", &p.args[..], &p.binary, None).unwrap();
+        let f = encode_event(Codec::Plain, "/", "b", &p.args[..], &p.binary, None).unwrap();
         assert_eq!(text(&f), "[\"b\",\"x\",{\"base64\":\"AQI=\"}]");
-        let f = encode_ack(Protocol::Plain, "/", 7, &[json!(1)][..], &[]).unwrap();
+        let f = encode_ack(Codec::Plain, "/", 7, &[json!(1)][..], &[]).unwrap();
         assert_eq!(text(&f), "[\"$ack\",7,1]");
-        let f = encode_ack(Protocol::SocketIo, "/", 7, &[json!(1)][..], &[]).unwrap();
+        let f = encode_ack(Codec::SocketIo, "/", 7, &[json!(1)][..], &[]).unwrap();
         assert_eq!(text(&f), "437[1]");
     }
 }

@@ -1,14 +1,16 @@
-//! weroll's `$init` handshake: a client proves who it is with its session before it may
-//! send events.
+//! weroll's `$init` handshake, its "shakehand": a client proves who it is with its session
+//! before it may send events. (Named so to tell it from the HTTP request that opens a
+//! connection, [`RequestHead`](crate::RequestHead), and from Engine.IO's open packet.)
 //!
-//! With a [`HandshakeConfig`] on the builder, every socket (Socket.IO or plain WebSocket)
+//! With a [`ShakehandConfig`] on the builder, every socket (Socket.IO or plain WebSocket)
 //! goes through it:
 //!
-//! - `shakehand` off: the socket is accepted as it connects; `shakeHandSuccess` fires and
-//!   the server pushes `$init` with `{"clientID": <socket id>}`, as weroll does.
-//! - `shakehand` on: the client must emit `$init` with
-//!   `{"_sess": {"userid", "token", "tokentimestamp"}}` within `shakehand_timeout`
-//!   (default 15 s). The session is verified against the [`SessionStore`]. Then, in this
+//! - not `required` (weroll's `shakehand: false`): the socket is accepted as it connects;
+//!   `shakeHandSuccess` fires and the server pushes `$init` with `{"clientID": <socket id>}`,
+//!   as weroll does.
+//! - `required`: the client must emit `$init` with
+//!   `{"_sess": {"userid", "token", "tokentimestamp"}}` within `timeout` (weroll's
+//!   `shakehandTimeout`, default 15 s). The session is verified against the [`SessionStore`]. Then, in this
 //!   order: `shakeHandStart` (data: the `$init` payload), `shakeHandComplete` (data: `true`
 //!   or `false`), and `shakeHandSuccess` or `shakeHandFail` (data: the reason).
 //!   - Success: the client id becomes the user id (so `send_to(userid)` reaches all of the
@@ -23,7 +25,7 @@
 //!   - Any other event before `$init` is refused with `handshake required: emit $init
 //!     first` and never reaches a handler.
 //!   - Events that arrive after `$init` while it is being verified (a client emits `$init`
-//!     and its first events in one go) wait, up to [`HandshakeConfig::max_queued_events`]
+//!     and its first events in one go) wait, up to [`ShakehandConfig::max_queued_events`]
 //!     (default 64), and are handled in order once the handshake succeeds; past that bound
 //!     they are refused with `too many events before the $init handshake completed`. If the
 //!     handshake fails they are refused with `$init handshake failed`.
@@ -46,13 +48,13 @@ use crate::{
 
 /// weroll's handshake settings, in Rust names.
 #[derive(Clone)]
-pub struct HandshakeConfig {
+pub struct ShakehandConfig {
     /// Accept clients without a session (guests). Default false.
     pub allow_guest: bool,
     /// Require the `$init` handshake before any event. Default false.
-    pub shakehand: bool,
+    pub required: bool,
     /// How long a client has to complete the handshake. Default 15 s.
-    pub shakehand_timeout: Duration,
+    pub timeout: Duration,
     /// Events a client may send after `$init` while it is being verified; they run once it
     /// succeeds. Default 64.
     pub max_queued_events: usize,
@@ -60,52 +62,52 @@ pub struct HandshakeConfig {
     pub store: Arc<dyn SessionStore>,
 }
 
-impl std::fmt::Debug for HandshakeConfig {
+impl std::fmt::Debug for ShakehandConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HandshakeConfig")
+        f.debug_struct("ShakehandConfig")
             .field("allow_guest", &self.allow_guest)
-            .field("shakehand", &self.shakehand)
-            .field("shakehand_timeout", &self.shakehand_timeout)
+            .field("required", &self.required)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
-impl HandshakeConfig {
+impl ShakehandConfig {
     /// The defaults (no guests, no required handshake, 15 s) with sessions from `store`.
-    pub fn new(store: impl SessionStore) -> HandshakeConfig {
-        HandshakeConfig::with_store(Arc::new(store))
+    pub fn new(store: impl SessionStore) -> ShakehandConfig {
+        ShakehandConfig::with_store(Arc::new(store))
     }
 
-    /// Like [`HandshakeConfig::new`], with a shared store.
-    pub fn with_store(store: Arc<dyn SessionStore>) -> HandshakeConfig {
-        HandshakeConfig {
+    /// Like [`ShakehandConfig::new`], with a shared store.
+    pub fn with_store(store: Arc<dyn SessionStore>) -> ShakehandConfig {
+        ShakehandConfig {
             allow_guest: false,
-            shakehand: false,
-            shakehand_timeout: Duration::from_secs(15),
+            required: false,
+            timeout: Duration::from_secs(15),
             max_queued_events: 64,
             store,
         }
     }
 
-    /// Sets [`HandshakeConfig::allow_guest`].
+    /// Sets [`ShakehandConfig::allow_guest`].
     pub fn allow_guest(mut self, allow: bool) -> Self {
         self.allow_guest = allow;
         self
     }
 
-    /// Sets [`HandshakeConfig::shakehand`].
-    pub fn shakehand(mut self, required: bool) -> Self {
-        self.shakehand = required;
+    /// Sets [`ShakehandConfig::required`].
+    pub fn required(mut self, required: bool) -> Self {
+        self.required = required;
         self
     }
 
-    /// Sets [`HandshakeConfig::shakehand_timeout`].
-    pub fn shakehand_timeout(mut self, timeout: Duration) -> Self {
-        self.shakehand_timeout = timeout;
+    /// Sets [`ShakehandConfig::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
         self
     }
 
-    /// Sets [`HandshakeConfig::max_queued_events`].
+    /// Sets [`ShakehandConfig::max_queued_events`].
     pub fn max_queued_events(mut self, max: usize) -> Self {
         self.max_queued_events = max;
         self
@@ -213,29 +215,29 @@ fn push_init(socket: &Socket) {
 
 /// A socket just joined its namespace.
 pub(crate) fn on_connected(socket: &Socket) {
-    let Some(config) = socket.namespace().shared.handshake.clone() else {
+    let Some(config) = socket.namespace().shared.shakehand.clone() else {
         return;
     };
-    if !config.shakehand {
+    if !config.required {
         fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
         let s = socket.clone();
         socket.in_order(move || push_init(&s));
         return;
     }
     {
-        let gate = &socket.0.handshake;
+        let gate = &socket.0.shakehand;
         let queued = gate.lock();
         gate.set(&queued, state::PENDING);
     }
     let socket = socket.clone();
     tokio::spawn(async move {
         tokio::select! {
-            _ = tokio::time::sleep(config.shakehand_timeout) => {}
+            _ = tokio::time::sleep(config.timeout) => {}
             // A socket that leaves just its namespace is caught by the `connected` check below.
             _ = socket.session().closed() => return,
         }
         let pending = matches!(
-            socket.0.handshake.state(),
+            socket.0.shakehand.state(),
             state::PENDING | state::VERIFYING
         );
         if pending && socket.connected() {
@@ -254,7 +256,7 @@ pub(crate) fn admit_event(
     payload: Payload,
     ack_id: Option<u64>,
 ) -> Admission {
-    let gate = &socket.0.handshake;
+    let gate = &socket.0.shakehand;
     if gate.state() == state::OPEN {
         return Admission::Dispatch(event, payload, ack_id);
     }
@@ -273,7 +275,7 @@ pub(crate) fn admit_event(
             let max = socket
                 .namespace()
                 .shared
-                .handshake
+                .shakehand
                 .as_ref()
                 .map_or(0, |c| c.max_queued_events);
             if queued.len() < max {
@@ -314,7 +316,7 @@ pub(crate) fn refuse(socket: &Socket, event: &str, ack_id: Option<u64>, message:
 }
 
 async fn verify(socket: Socket, data: Value, ack_id: Option<u64>) {
-    let Some(config) = socket.namespace().shared.handshake.clone() else {
+    let Some(config) = socket.namespace().shared.shakehand.clone() else {
         return;
     };
     fire(&socket, Lifecycle::ShakehandStart, data.clone());
@@ -377,7 +379,7 @@ fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
 /// The gate opens only once the queue is empty under its lock, so an event arriving
 /// meanwhile is queued behind them rather than overtaking them.
 fn open_gate(socket: &Socket) {
-    let gate = &socket.0.handshake;
+    let gate = &socket.0.shakehand;
     loop {
         let batch = {
             let mut queued = gate.lock();
@@ -404,7 +406,7 @@ fn fail(socket: &Socket, ack_id: Option<u64>, reason: &str) {
         refuse(&socket, INIT_EVENT, ack_id, &reason);
         // Events that arrived until now waited in the gate: refused after the `$init` reply.
         let queued = {
-            let gate = &socket.0.handshake;
+            let gate = &socket.0.shakehand;
             let mut queued = gate.lock();
             gate.set(&queued, state::FAILED);
             std::mem::take(&mut *queued)
