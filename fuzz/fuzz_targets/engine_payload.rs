@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use realtime_core::engine::packet::{
+use realtime_core::wire::engineio::{
     decode_payload, decode_record, decode_text, encode_record, DecodeError, Frame, Packet,
     PacketType, RECORD_SEPARATOR,
 };

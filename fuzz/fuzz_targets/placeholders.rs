@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use realtime_core::socketio::packet::{check_placeholders, placeholder, ParseError};
+use realtime_core::wire::socketio::{check_placeholders, placeholder, ParseError};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

@@ -15,7 +15,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use realtime_core::socketio::packet::{
+use realtime_core::wire::socketio::{
     encode, header, parse, AckBody, EventBody, PacketData, PacketKind, MAX_ATTACHMENTS,
     RESERVED_EVENTS,
 };

@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use realtime_core::websocket::decoder::{Decoder, Incoming};
+use realtime_core::wire::websocket::decoder::{Decoder, Incoming};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&knobs, input)) = data.split_first() else {

@@ -1,18 +1,25 @@
 //! `realtime-core`: a Socket.IO v5 / Engine.IO v4 compatible realtime server on axum, with
 //! a plain WebSocket endpoint for clients that cannot run Socket.IO.
 //!
-//! Map of the crate, one concern per module:
+//! Map of the crate, in layers: each module uses only its own layer and the layers before it
+//! (checked by `tests/layers.rs`).
 //!
-//! - [`config`]: every knob, with the reference server's defaults.
-//! - [`engine`]: Engine.IO sessions, long-polling and WebSocket transports, upgrade,
-//!   heartbeat. Knows nothing of Socket.IO.
-//! - [`socketio`]: the Socket.IO packet format and the per-connection dispatch.
-//! - [`socket`], [`namespace`]: sockets and namespaces, what handlers talk to.
-//! - [`handler`]: handlers and extractors (`Data<T>`, `Socket`, `AckSender`, ...).
-//! - [`adapter`], [`broadcast`]: rooms and encode-once broadcast, behind the `Adapter` trait.
-//! - `plain_ws`: the plain WebSocket endpoint (JSON frames).
-//! - [`server`]: building the server, mounting it in axum, serving it.
-//! - [`docs`]: long-form documentation (wire formats, policies).
+//! 1. Foundation: [`config`] (every knob, the reference server's defaults), [`ratelimit`]
+//!    (the per-connection token bucket), `client_log` (bounded quoting of client data).
+//! 2. Wire codecs, pure and fuzzed: [`wire`] (Engine.IO, Socket.IO, plain frames, WebSocket
+//!    frames, payloads, the per-connection codec).
+//! 3. Transports: [`websocket`] (our WebSocket connection and upgrade), [`engine`] (Engine.IO
+//!    sessions over long-polling and WebSocket, heartbeat, upgrade).
+//! 4. Live objects: [`live`] (connections, sockets, namespaces, rooms, broadcasts, the plain
+//!    WebSocket endpoint, and the inbox that runs handlers in order).
+//! 5. Handlers: [`handler`] (extractors, `Handler` and `Middleware`, replies, registering by
+//!    hand).
+//! 6. Features: [`session`] (weroll's sessions and their stores), [`auth`] (tokens, JWT,
+//!    cookies, guards), [`shakehand`] (weroll's `$init` handshake).
+//! 7. Server: [`server`] (building, routing and serving; what the attribute macros register;
+//!    the accept loop with its connection bounds and graceful shutdown).
+//!
+//! Long-form documentation (wire formats, policies, bounds) is in [`docs`].
 //!
 //! ```no_run
 //! use realtime_core::{Data, Realtime, Socket};
@@ -26,47 +33,43 @@
 //! # }
 //! ```
 
-pub mod adapter;
 pub mod auth;
-pub mod broadcast;
 mod client_log;
 pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod handler;
-pub mod middleware;
-pub mod namespace;
-mod plain_ws;
+pub mod live;
 pub mod ratelimit;
-pub mod registry;
-pub mod reply;
-mod serve;
 pub mod server;
 pub mod session;
 pub mod shakehand;
-pub mod socket;
-pub mod socketio;
 pub mod websocket;
+pub mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
-pub use broadcast::{BroadcastOperator, IntoRooms, RoomName};
 pub use config::Config;
 pub use engine::CloseReason;
 pub use handler::{
-    AckSender, Bin, Data, Event, EventContext, Extension, FromEvent, FromEventParts, Handler,
-    State, TryData,
+    call::{Handler, Middleware},
+    extract::{AckSender, Bin, Data, Event, Extension, FromEvent, FromEventParts, State, TryData},
+    reply::{IntoReply, Reply},
+    routes::NamespaceBuilder,
 };
-pub use middleware::Middleware;
-pub use namespace::{ConnectError, Lifecycle, Namespace, NamespaceBuilder, Target};
+pub use live::{
+    broadcast::{BroadcastOperator, IntoRooms, RoomName},
+    event::EventContext,
+    namespace::{ConnectError, Lifecycle, Namespace, Target},
+    request::RequestHead,
+    rooms::{Adapter, BroadcastOptions, LocalAdapter, Room},
+    socket::{AckError, EmitError, Socket},
+};
 pub use ratelimit::RateLimit;
-pub use reply::{IntoReply, Reply};
 pub use server::{shutdown_signal, BuildError, Realtime, RealtimeBuilder};
 pub use session::{MemorySessionStore, RedisSessionStore, Session, SessionStore};
 pub use shakehand::ShakehandConfig;
-pub use socket::{AckError, RequestHead, Socket};
-pub use socketio::{Codec, EmitError, Payload, SocketId};
 pub use tower_http::cors::CorsLayer;
+pub use wire::{codec::Codec, payload::Payload, payload::SocketId};

@@ -10,17 +10,21 @@
 //! `Send`, a return value that cannot answer an ack.
 
 pub use crate::{
-    namespace::Lifecycle,
-    registry::{Registration, StartRegistration},
+    live::namespace::Lifecycle,
+    server::registry::{Registration, StartRegistration},
 };
 pub use inventory;
 
 use std::future::Future;
 
 use crate::{
-    handler::{BoxFuture, EventContext, FromEvent, FromEventParts, Handler},
-    reply::IntoReply,
-    Realtime,
+    handler::{
+        call::Handler,
+        extract::{FromEvent, FromEventParts},
+        reply::IntoReply,
+    },
+    live::event::{BoxFuture, EventContext},
+    server::Realtime,
 };
 
 /// An argument before the last: an extractor that reads the context without consuming the
@@ -75,137 +79,35 @@ where
     Handler::<((),)>::call(handler, ctx)
 }
 
-/// Runs a handler of one argument.
-pub fn call1<T1, M, Fut, R>(
-    handler: impl FnOnce(T1) -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
-) -> BoxFuture<()>
-where
-    T1: LastExtractor<M>,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerReturn,
-{
-    Handler::<(M, T1)>::call(handler, ctx)
+/// `callN` for a handler of N arguments: the arguments before the last must be
+/// [`Extractor`]s, the last a [`LastExtractor`]; one bound per argument, so a misuse is
+/// reported once, at that argument.
+macro_rules! call_n {
+    ($name:ident, [$($ty:ident),*], $last:ident) => {
+        #[doc = concat!("Runs a handler of the arguments `", stringify!($($ty,)* $last), "`.")]
+        pub fn $name<$($ty,)* $last, M, Fut, R>(
+            handler: impl FnOnce($($ty,)* $last) -> Fut + Clone + Send + Sync + 'static,
+            ctx: EventContext,
+        ) -> BoxFuture<()>
+        where
+            $($ty: Extractor,)*
+            $last: LastExtractor<M>,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerReturn,
+        {
+            Handler::<(M, $($ty,)* $last)>::call(handler, ctx)
+        }
+    };
 }
 
-/// Runs a handler of 2 arguments.
-pub fn call2<T1, T2, M, Fut, R>(
-    handler: impl FnOnce(T1, T2) -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
-) -> BoxFuture<()>
-where
-    T1: Extractor,
-    T2: LastExtractor<M>,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerReturn,
-{
-    Handler::<(M, T1, T2)>::call(handler, ctx)
-}
-
-/// Runs a handler of 3 arguments.
-pub fn call3<T1, T2, T3, M, Fut, R>(
-    handler: impl FnOnce(T1, T2, T3) -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
-) -> BoxFuture<()>
-where
-    T1: Extractor,
-    T2: Extractor,
-    T3: LastExtractor<M>,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerReturn,
-{
-    Handler::<(M, T1, T2, T3)>::call(handler, ctx)
-}
-
-/// Runs a handler of 4 arguments.
-pub fn call4<T1, T2, T3, T4, M, Fut, R>(
-    handler: impl FnOnce(T1, T2, T3, T4) -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
-) -> BoxFuture<()>
-where
-    T1: Extractor,
-    T2: Extractor,
-    T3: Extractor,
-    T4: LastExtractor<M>,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerReturn,
-{
-    Handler::<(M, T1, T2, T3, T4)>::call(handler, ctx)
-}
-
-/// Runs a handler of 5 arguments.
-pub fn call5<T1, T2, T3, T4, T5, M, Fut, R>(
-    handler: impl FnOnce(T1, T2, T3, T4, T5) -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
-) -> BoxFuture<()>
-where
-    T1: Extractor,
-    T2: Extractor,
-    T3: Extractor,
-    T4: Extractor,
-    T5: LastExtractor<M>,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerReturn,
-{
-    Handler::<(M, T1, T2, T3, T4, T5)>::call(handler, ctx)
-}
-
-/// Runs a handler of 6 arguments.
-pub fn call6<T1, T2, T3, T4, T5, T6, M, Fut, R>(
-    handler: impl FnOnce(T1, T2, T3, T4, T5, T6) -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
-) -> BoxFuture<()>
-where
-    T1: Extractor,
-    T2: Extractor,
-    T3: Extractor,
-    T4: Extractor,
-    T5: Extractor,
-    T6: LastExtractor<M>,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerReturn,
-{
-    Handler::<(M, T1, T2, T3, T4, T5, T6)>::call(handler, ctx)
-}
-
-/// Runs a handler of 7 arguments.
-pub fn call7<T1, T2, T3, T4, T5, T6, T7, M, Fut, R>(
-    handler: impl FnOnce(T1, T2, T3, T4, T5, T6, T7) -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
-) -> BoxFuture<()>
-where
-    T1: Extractor,
-    T2: Extractor,
-    T3: Extractor,
-    T4: Extractor,
-    T5: Extractor,
-    T6: Extractor,
-    T7: LastExtractor<M>,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerReturn,
-{
-    Handler::<(M, T1, T2, T3, T4, T5, T6, T7)>::call(handler, ctx)
-}
-
-/// Runs a handler of 8 arguments.
-pub fn call8<T1, T2, T3, T4, T5, T6, T7, T8, M, Fut, R>(
-    handler: impl FnOnce(T1, T2, T3, T4, T5, T6, T7, T8) -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
-) -> BoxFuture<()>
-where
-    T1: Extractor,
-    T2: Extractor,
-    T3: Extractor,
-    T4: Extractor,
-    T5: Extractor,
-    T6: Extractor,
-    T7: Extractor,
-    T8: LastExtractor<M>,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerReturn,
-{
-    Handler::<(M, T1, T2, T3, T4, T5, T6, T7, T8)>::call(handler, ctx)
-}
+call_n!(call1, [], T1);
+call_n!(call2, [T1], T2);
+call_n!(call3, [T1, T2], T3);
+call_n!(call4, [T1, T2, T3], T4);
+call_n!(call5, [T1, T2, T3, T4], T5);
+call_n!(call6, [T1, T2, T3, T4, T5], T6);
+call_n!(call7, [T1, T2, T3, T4, T5, T6], T7);
+call_n!(call8, [T1, T2, T3, T4, T5, T6, T7], T8);
 
 /// The argument of an `#[on_start]` handler.
 #[diagnostic::on_unimplemented(

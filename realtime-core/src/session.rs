@@ -12,7 +12,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::handler::{EventContext, FromEventParts};
+use crate::{handler::extract::FromEventParts, live::event::EventContext};
 
 /// A boxed future borrowing from its store.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

@@ -39,11 +39,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    namespace::Lifecycle,
-    reply::error_payload,
+    live::{
+        event::ReplyTo,
+        gate::{Admission, EventGate},
+        namespace::Lifecycle,
+        socket::Socket,
+    },
     session::{self, Session, SessionStore},
-    socket::Socket,
-    socketio::Payload,
+    wire::payload::Payload,
 };
 
 /// weroll's handshake settings, in Rust names.
@@ -128,10 +131,10 @@ pub(crate) mod state {
 
 /// An event that arrived while `$init` was being verified.
 #[derive(Debug)]
-pub(crate) struct QueuedEvent {
+struct QueuedEvent {
     event: String,
     payload: Payload,
-    ack_id: Option<u64>,
+    reply_to: Option<ReplyTo>,
 }
 
 /// A socket's side of the handshake: its state, and the events waiting for verification.
@@ -140,13 +143,13 @@ pub(crate) struct QueuedEvent {
 /// change happens under the lock, together with the queue, so no event can slip in between
 /// the last queued one and the gate opening.
 #[derive(Debug)]
-pub(crate) struct Gate {
+struct Gate {
     state: std::sync::atomic::AtomicU8,
     queued: std::sync::Mutex<Vec<QueuedEvent>>,
 }
 
 impl Gate {
-    pub(crate) fn new() -> Gate {
+    fn new() -> Gate {
         Gate {
             state: std::sync::atomic::AtomicU8::new(state::OPEN),
             queued: std::sync::Mutex::new(Vec::new()),
@@ -164,14 +167,6 @@ impl Gate {
     fn set(&self, _locked: &[QueuedEvent], to: u8) {
         self.state.store(to, Ordering::Release);
     }
-}
-
-/// What [`admit_event`] decided.
-pub(crate) enum Admission {
-    /// Dispatch the event now.
-    Dispatch(String, Payload, Option<u64>),
-    /// Queued, started the handshake, or refused: nothing more to do.
-    Handled,
 }
 
 /// The event clients send (and receive) for the handshake.
@@ -213,112 +208,117 @@ fn push_init(socket: &Socket) {
     );
 }
 
-/// A socket just joined its namespace.
-pub(crate) fn on_connected(socket: &Socket) {
-    let Some(config) = socket.namespace().shared.shakehand.clone() else {
-        return;
-    };
-    if !config.required {
-        fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
-        let s = socket.clone();
-        socket.in_order(move || push_init(&s));
-        return;
-    }
-    {
-        let gate = &socket.0.shakehand;
-        let queued = gate.lock();
-        gate.set(&queued, state::PENDING);
-    }
-    let socket = socket.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::time::sleep(config.timeout) => {}
-            // A socket that leaves just its namespace is caught by the `connected` check below.
-            _ = socket.session().closed() => return,
-        }
-        let pending = matches!(
-            socket.0.shakehand.state(),
-            state::PENDING | state::VERIFYING
-        );
-        if pending && socket.connected() {
-            tracing::info!(socket = %socket.id(), "no $init handshake in time: disconnecting");
-            fail(&socket, None, "handshake timed out");
-        }
-    });
+/// The `$init` handshake as the live layer's [`EventGate`]: installed by
+/// `RealtimeBuilder::shakehand`.
+#[derive(Debug)]
+pub(crate) struct Shakehand {
+    config: Arc<ShakehandConfig>,
 }
 
-/// Decides what happens to an event: dispatched now (the handshake is done or not
-/// configured), the start of verification (`$init` while pending), queued (verification
-/// under way), or refused.
-pub(crate) fn admit_event(
-    socket: &Socket,
-    event: String,
-    payload: Payload,
-    ack_id: Option<u64>,
-) -> Admission {
-    let gate = &socket.0.shakehand;
-    if gate.state() == state::OPEN {
-        return Admission::Dispatch(event, payload, ack_id);
-    }
-    let mut queued = gate.lock();
-    let refusal = match gate.state() {
-        state::OPEN => return Admission::Dispatch(event, payload, ack_id),
-        state::PENDING if event == INIT_EVENT => {
-            gate.set(&queued, state::VERIFYING);
-            drop(queued);
-            let data = payload.args.into_iter().next().unwrap_or(Value::Null);
-            tokio::spawn(verify(socket.clone(), data, ack_id));
-            return Admission::Handled;
+impl Shakehand {
+    pub(crate) fn new(config: ShakehandConfig) -> Shakehand {
+        Shakehand {
+            config: Arc::new(config),
         }
-        state::PENDING => "handshake required: emit $init first",
-        state::VERIFYING => {
-            let max = socket
-                .namespace()
-                .shared
-                .shakehand
-                .as_ref()
-                .map_or(0, |c| c.max_queued_events);
-            if queued.len() < max {
-                queued.push(QueuedEvent {
-                    event,
-                    payload,
-                    ack_id,
-                });
+    }
+}
+
+/// A socket's progress through the handshake, kept in its gate slot (none: not required).
+fn gate_of(socket: &Socket) -> Option<&Gate> {
+    socket.0.gate_state.get()?.downcast_ref::<Gate>()
+}
+
+impl EventGate for Shakehand {
+    fn on_connected(&self, socket: &Socket) {
+        let config = Arc::clone(&self.config);
+        if !config.required {
+            fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
+            let s = socket.clone();
+            socket.in_order(move || push_init(&s));
+            return;
+        }
+        let gate = Gate::new();
+        gate.state.store(state::PENDING, Ordering::Release);
+        if socket.0.gate_state.set(Arc::new(gate)).is_err() {
+            return;
+        }
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(config.timeout) => {}
+                // A socket that leaves just its namespace is caught by the `connected` check.
+                _ = socket.session().closed() => return,
+            }
+            let pending = gate_of(&socket)
+                .is_some_and(|g| matches!(g.state(), state::PENDING | state::VERIFYING));
+            if pending && socket.connected() {
+                tracing::info!(socket = %socket.id(), "no $init handshake in time: disconnecting");
+                fail(&socket, None, "handshake timed out");
+            }
+        });
+    }
+
+    /// Decides what happens to an event: dispatched now (the handshake is done or not
+    /// required), the start of verification (`$init` while pending), queued (verification
+    /// under way), or refused.
+    fn admit(
+        &self,
+        socket: &Socket,
+        event: String,
+        payload: Payload,
+        reply_to: Option<ReplyTo>,
+    ) -> Admission {
+        let Some(gate) = gate_of(socket) else {
+            return Admission::Dispatch(event, payload, reply_to);
+        };
+        if gate.state() == state::OPEN {
+            return Admission::Dispatch(event, payload, reply_to);
+        }
+        let mut queued = gate.lock();
+        let refusal = match gate.state() {
+            state::OPEN => return Admission::Dispatch(event, payload, reply_to),
+            state::PENDING if event == INIT_EVENT => {
+                gate.set(&queued, state::VERIFYING);
+                drop(queued);
+                let data = payload.args.into_iter().next().unwrap_or(Value::Null);
+                tokio::spawn(verify(
+                    Arc::clone(&self.config),
+                    socket.clone(),
+                    data,
+                    reply_to,
+                ));
                 return Admission::Handled;
             }
-            "too many events before the $init handshake completed"
-        }
-        _ => FAILED_MESSAGE,
-    };
-    drop(queued);
-    tracing::debug!(socket = %socket.id(), event = %crate::client_log::Preview(&event), refusal, "event refused by the $init gate");
-    let s = socket.clone();
-    socket.in_order(move || refuse(&s, &event, ack_id, refusal));
-    Admission::Handled
+            state::PENDING => "handshake required: emit $init first",
+            state::VERIFYING => {
+                if queued.len() < self.config.max_queued_events {
+                    queued.push(QueuedEvent {
+                        event,
+                        payload,
+                        reply_to,
+                    });
+                    return Admission::Handled;
+                }
+                "too many events before the $init handshake completed"
+            }
+            _ => FAILED_MESSAGE,
+        };
+        drop(queued);
+        tracing::debug!(socket = %socket.id(), event = %crate::client_log::Preview(&event), refusal, "event refused by the $init gate");
+        let s = socket.clone();
+        socket.in_order(move || s.refuse_event(&event, reply_to, refusal));
+        Admission::Handled
+    }
 }
 
 const FAILED_MESSAGE: &str = "$init handshake failed";
 
-/// Answers an event that will not be dispatched: its error ack, or the `$error` event.
-pub(crate) fn refuse(socket: &Socket, event: &str, ack_id: Option<u64>, message: &str) {
-    match ack_id {
-        Some(id) => {
-            let _ = socket.send_ack(id, &error_payload(Value::from(message)));
-        }
-        None => {
-            let event = crate::client_log::preview(event);
-            let _ = socket.emit(
-                "$error",
-                &serde_json::json!({ "event": event, "error": message }),
-            );
-        }
-    }
-}
-
-async fn verify(socket: Socket, data: Value, ack_id: Option<u64>) {
-    let Some(config) = socket.namespace().shared.shakehand.clone() else {
-        return;
-    };
+async fn verify(
+    config: Arc<ShakehandConfig>,
+    socket: Socket,
+    data: Value,
+    reply_to: Option<ReplyTo>,
+) {
     fire(&socket, Lifecycle::ShakehandStart, data.clone());
     let outcome = match serde_json::from_value::<InitPayload>(data) {
         Err(err) => Err(format!(
@@ -346,15 +346,15 @@ async fn verify(socket: Socket, data: Value, ack_id: Option<u64>) {
         Value::Bool(outcome.is_ok()),
     );
     match outcome {
-        Ok(session) => succeed(&socket, session, ack_id),
-        Err(reason) => fail(&socket, ack_id, &reason),
+        Ok(session) => succeed(&socket, session, reply_to),
+        Err(reason) => fail(&socket, reply_to, &reason),
     }
 }
 
 /// The handshake succeeded. Each step runs in the connection's order: the session is the
 /// socket's before the `shakeHandSuccess` handler starts, and the client gets its reply
 /// after that handler's synchronous part and before any event that waited for the gate.
-fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
+fn succeed(socket: &Socket, session: Option<Session>, reply_to: Option<ReplyTo>) {
     let s = socket.clone();
     socket.in_order(move || {
         if let Some(session) = session {
@@ -367,8 +367,8 @@ fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
     let socket = socket.clone();
     socket.clone().in_order(move || {
         let reply = serde_json::json!({ "clientID": &*socket.client_id() });
-        if let Some(id) = ack_id {
-            let _ = socket.send_ack(id, &Payload::from_value(reply.clone()));
+        if let Some(to) = reply_to {
+            let _ = socket.send_reply(to, &Payload::from_value(reply.clone()));
         }
         let _ = socket.emit(INIT_EVENT, &reply);
         open_gate(&socket);
@@ -379,7 +379,9 @@ fn succeed(socket: &Socket, session: Option<Session>, ack_id: Option<u64>) {
 /// The gate opens only once the queue is empty under its lock, so an event arriving
 /// meanwhile is queued behind them rather than overtaking them.
 fn open_gate(socket: &Socket) {
-    let gate = &socket.0.shakehand;
+    let Some(gate) = gate_of(socket) else {
+        return;
+    };
     loop {
         let batch = {
             let mut queued = gate.lock();
@@ -391,28 +393,30 @@ fn open_gate(socket: &Socket) {
             std::mem::take(&mut *queued)
         };
         for q in batch {
-            socket.route_event(q.event, q.payload, q.ack_id);
+            socket.route_event(q.event, q.payload, q.reply_to);
         }
     }
 }
 
 /// The handshake failed (or timed out): events are refused from now on; after the
 /// `shakeHandFail` handler's synchronous part, the client hears why and is disconnected.
-fn fail(socket: &Socket, ack_id: Option<u64>, reason: &str) {
+fn fail(socket: &Socket, reply_to: Option<ReplyTo>, reason: &str) {
     tracing::info!(socket = %socket.id(), reason, "$init handshake failed: disconnecting");
     fire(socket, Lifecycle::ShakehandFail, Value::from(reason));
     let (socket, reason) = (socket.clone(), reason.to_owned());
     socket.clone().in_order(move || {
-        refuse(&socket, INIT_EVENT, ack_id, &reason);
+        socket.refuse_event(INIT_EVENT, reply_to, &reason);
         // Events that arrived until now waited in the gate: refused after the `$init` reply.
-        let queued = {
-            let gate = &socket.0.shakehand;
-            let mut queued = gate.lock();
-            gate.set(&queued, state::FAILED);
-            std::mem::take(&mut *queued)
+        let queued = match gate_of(&socket) {
+            Some(gate) => {
+                let mut queued = gate.lock();
+                gate.set(&queued, state::FAILED);
+                std::mem::take(&mut *queued)
+            }
+            None => Vec::new(),
         };
         for q in queued {
-            refuse(&socket, &q.event, q.ack_id, FAILED_MESSAGE);
+            socket.refuse_event(&q.event, q.reply_to, FAILED_MESSAGE);
         }
         // A plain WebSocket client has no namespace to leave: its connection closes, with
         // the reason in the close frame (1008, policy violation) as well as in `$error`.

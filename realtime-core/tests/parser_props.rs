@@ -20,11 +20,11 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
-use realtime_core::engine::packet::{
+use realtime_core::wire::engineio::{
     decode_payload, decode_record, decode_text, encode_record, DecodeError, Frame,
     Packet as EioPacket, PacketType,
 };
-use realtime_core::socketio::packet::{
+use realtime_core::wire::socketio::{
     check_placeholders, encode, header, parse, placeholder, AckBody, EventBody, One, PacketData,
     PacketKind, ParseError, MAX_ATTACHMENTS, RESERVED_EVENTS,
 };
@@ -360,7 +360,7 @@ fn valid_packet() -> impl Strategy<Value = String> {
 // ---------------------------------------------------------------------------------------------
 
 /// Parses what `encode`/`header` produced, after its Engine.IO `4`.
-fn parse_encoded(encoded: &str) -> realtime_core::socketio::packet::Packet<'_> {
+fn parse_encoded(encoded: &str) -> realtime_core::wire::socketio::Packet<'_> {
     let sio = encoded
         .strip_prefix('4')
         .unwrap_or_else(|| panic!("no Engine.IO prefix: {encoded:?}"));

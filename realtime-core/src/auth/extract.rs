@@ -4,7 +4,7 @@ use std::{collections::HashMap, marker::PhantomData, sync::Arc};
 
 use serde::de::DeserializeOwned;
 
-use crate::handler::{EventContext, FromEventParts};
+use crate::{handler::extract::FromEventParts, live::event::EventContext};
 
 /// The cookies of the handshake request.
 #[derive(Debug, Clone, Default)]

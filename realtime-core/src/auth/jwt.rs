@@ -6,7 +6,7 @@ use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 
 use super::{token::TokenSource, User};
-use crate::{handler::BoxFuture, namespace::ConnectError, socket::Socket};
+use crate::live::{event::BoxFuture, namespace::ConnectError, socket::Socket};
 
 /// Verifies a JWT carried by a connection request and stores its claims as the
 /// connection's [`User`].

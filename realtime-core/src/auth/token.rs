@@ -1,6 +1,6 @@
 //! Where a credential travels in a connection request.
 
-use crate::socket::Socket;
+use crate::live::socket::Socket;
 
 /// A place to look for a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

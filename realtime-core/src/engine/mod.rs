@@ -3,10 +3,9 @@
 //!
 //! The engine knows nothing of Socket.IO. It hands every inbound message to an
 //! [`EngineHandler`] and offers each session's [`EngineSession::send`] for the way back; the
-//! Socket.IO layer ([`crate::socketio`]) is one such handler, the conformance example's bare
+//! Socket.IO layer (`live::connection`) is one such handler, the conformance example's bare
 //! echo is another.
 
-pub mod packet;
 mod polling;
 pub mod session;
 mod websocket;
@@ -22,11 +21,10 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use http::{header, Method, StatusCode};
 
-pub use packet::{Frame, PacketType};
+pub use crate::wire::engineio::{Frame, PacketType};
 pub use session::{CloseReason, EngineSession, SendError, Sid, TransportKind};
 
-use crate::{config::Config, websocket::WebSocketUpgrade};
-use packet::Packet;
+use crate::{config::Config, websocket::WebSocketUpgrade, wire::engineio::Packet};
 
 /// An inbound Engine.IO message, handed to the layer above.
 #[derive(Debug, Clone, PartialEq, Eq)]

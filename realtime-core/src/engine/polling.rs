@@ -10,8 +10,8 @@ use axum::{
 use http::{header, StatusCode};
 
 use super::{
-    packet::{self, Frame, PacketType},
-    text_response, CloseReason, Engine, EngineError, EngineHandler, Entry, TransportKind,
+    text_response, CloseReason, Engine, EngineError, EngineHandler, Entry, Frame, PacketType,
+    TransportKind,
 };
 
 /// Opens a session on polling: answers with the open packet and starts its heartbeat.
@@ -99,7 +99,7 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
 
     let mut body = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum());
     for frame in &frames {
-        packet::encode_record(&mut body, frame);
+        crate::wire::engineio::encode_record(&mut body, frame);
     }
     pending.answered = true;
     text_response(StatusCode::OK, body)
@@ -160,7 +160,7 @@ pub(super) async fn post<H: EngineHandler>(
         engine.protocol_error(session, "polling payload is not UTF-8");
         return EngineError::BadRequest.response();
     };
-    let packets = match packet::decode_payload(text) {
+    let packets = match crate::wire::engineio::decode_payload(text) {
         Ok(packets) => packets,
         Err(err) => {
             engine.protocol_error(session, &format!("undecodable polling payload: {err}"));

@@ -14,7 +14,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::packet::{Frame, PacketType};
+use crate::wire::engineio::{Frame, PacketType};
 
 /// A session id: 20 URL-safe characters, like the reference server's.
 pub type Sid = Arc<str>;

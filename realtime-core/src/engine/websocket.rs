@@ -5,8 +5,17 @@ use std::sync::{atomic::Ordering, Arc};
 
 use axum::response::Response;
 
-use super::{packet, CloseReason, Engine, EngineHandler, EngineSession, Entry, TransportKind};
-use crate::websocket::{close_code, CloseFrame, Incoming, Upgraded, WebSocketUpgrade, WsError};
+use super::{CloseReason, Engine, EngineHandler, EngineSession, Entry, TransportKind};
+use crate::{
+    websocket::{Upgraded, WebSocketUpgrade},
+    wire::{
+        engineio as packet,
+        websocket::{
+            decoder::{Incoming, WsError},
+            frame::{close_code, CloseFrame},
+        },
+    },
+};
 
 /// A session that starts on WebSocket: the open packet is the first frame.
 pub(super) fn handshake<H: EngineHandler>(

@@ -21,11 +21,13 @@ use std::{
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{
-    decoder::{Decoder, Incoming, WsError},
-    frame::{self, CloseFrame, OpCode},
+use crate::wire::{
+    engineio::Frame,
+    websocket::{
+        decoder::{Decoder, Incoming, WsError},
+        frame::{self, CloseFrame, OpCode},
+    },
 };
-use crate::engine::Frame;
 
 /// Bytes read per poll, into a buffer on that poll's stack.
 const READ_CHUNK: usize = 16 * 1024;

@@ -17,7 +17,7 @@
 use serde::{ser, Serialize};
 use serde_json::Value;
 
-use crate::socketio::Payload;
+use crate::wire::payload::{error_payload, Payload};
 
 /// What a handler's return value does with the client's ack.
 #[diagnostic::on_unimplemented(
@@ -76,11 +76,6 @@ impl<T: Serialize + Send + 'static> IntoReply for T {
             Err(NotAResult) => Payload::from_value(to_value(self)),
         })
     }
-}
-
-/// `{"error": error}` as a one-argument payload.
-pub(crate) fn error_payload(error: Value) -> Payload {
-    Payload::from_value(serde_json::json!({ "error": error }))
 }
 
 fn to_value(value: impl Serialize) -> Value {

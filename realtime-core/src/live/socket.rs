@@ -13,86 +13,26 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
-use crate::{
-    adapter::{BroadcastOptions, Room},
+use super::{
     broadcast::{BroadcastOperator, IntoRooms},
-    engine::{EngineSession, Frame},
-    handler::EventContext,
-    namespace::Namespace,
-    socketio::{self, client::Client, packet::One, Codec, EmitError, Frames, Payload, SocketId},
+    connection::Connection,
+    event::{EventContext, ReplyTo},
+    gate::Admission,
+    inbox::Job,
+    namespace::{Lifecycle, Namespace},
+    request::RequestHead,
+    rooms::{BroadcastOptions, Room},
 };
-
-/// The head of the HTTP request that opened the connection (socket.io calls it the
-/// handshake): what middleware authenticates from.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct RequestHead {
-    /// The request headers (cookies, authorization, user agent, ...).
-    pub headers: http::HeaderMap,
-    /// The request URI, with its query string (`?token=...`).
-    pub uri: http::Uri,
-    /// The peer's address, when the server was started with connect info (as `serve` does).
-    pub remote_addr: Option<std::net::SocketAddr>,
-    /// When the connection was opened.
-    pub issued: std::time::SystemTime,
-}
-
-impl RequestHead {
-    pub(crate) fn from_request(parts: &http::request::Parts) -> RequestHead {
-        RequestHead {
-            headers: detached_headers(&parts.headers),
-            uri: detached_uri(&parts.uri),
-            remote_addr: parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0),
-            issued: std::time::SystemTime::now(),
-        }
-    }
-
-    /// A query parameter of the request URI, percent-decoded (`?token=a%2Bb` → `a+b`).
-    pub fn query(&self, key: &str) -> Option<String> {
-        form_urlencoded::parse(self.uri.query()?.as_bytes())
-            .find_map(|(k, v)| (k == key).then(|| v.into_owned()))
-    }
-}
-
-/// Headers that only matter for the WebSocket handshake itself; not worth keeping for the
-/// life of every connection.
-const HANDSHAKE_ONLY_HEADERS: [http::HeaderName; 5] = [
-    http::header::SEC_WEBSOCKET_KEY,
-    http::header::SEC_WEBSOCKET_VERSION,
-    http::header::SEC_WEBSOCKET_EXTENSIONS,
-    http::header::UPGRADE,
-    http::header::CONNECTION,
-];
-
-/// Copies header values into their own allocations.
-///
-/// hyper parses headers as slices of its connection read buffer (8 KiB or more), so a plain
-/// `clone()` would keep that whole buffer alive for as long as the connection lasts; for
-/// long-lived realtime connections that buffer would be most of their memory.
-fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    let kept = || {
-        headers
-            .iter()
-            .filter(|(name, _)| !HANDSHAKE_ONLY_HEADERS.contains(name))
-    };
-    // Sized for what is kept: a WebSocket handshake is mostly the headers dropped here.
-    let mut out = http::HeaderMap::with_capacity(kept().count());
-    for (name, value) in kept() {
-        let mut copy =
-            http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        out.append(name.clone(), copy);
-    }
-    out
-}
-
-/// Copies the URI out of the connection read buffer (see [`detached_headers`]).
-fn detached_uri(uri: &http::Uri) -> http::Uri {
-    uri.to_string().parse().unwrap_or_else(|_| uri.clone())
-}
+use crate::{
+    engine::{CloseReason, EngineSession, SendError},
+    ratelimit::Verdict,
+    wire::{
+        codec::{self, Codec, Frames},
+        engineio::Frame,
+        payload::{error_payload, Payload, SocketId},
+        socketio::{self as packet, One},
+    },
+};
 
 /// A socket's life: admitted by middleware (it may join rooms already), live, then gone
 /// for good. Rooms and client ids of a gone socket cannot change any more.
@@ -100,6 +40,31 @@ mod phase {
     pub(super) const CONNECTING: u8 = 0;
     pub(super) const CONNECTED: u8 = 1;
     pub(super) const GONE: u8 = 2;
+}
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    #[error("could not serialize the payload: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("too many binary attachments ({0}, at most {max})", max = packet::MAX_ATTACHMENTS)]
+    TooManyAttachments(usize),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error("the socket is disconnected")]
+    Disconnected,
+}
+
+impl From<crate::wire::codec::EncodeError> for EmitError {
+    fn from(err: crate::wire::codec::EncodeError) -> EmitError {
+        match err {
+            crate::wire::codec::EncodeError::Serialize(e) => EmitError::Serialize(e),
+            crate::wire::codec::EncodeError::TooManyAttachments(n) => {
+                EmitError::TooManyAttachments(n)
+            }
+        }
+    }
 }
 
 /// Why a server → client ack did not arrive.
@@ -123,7 +88,7 @@ pub struct Socket(pub(crate) Arc<SocketInner>);
 pub(crate) struct SocketInner {
     pub(crate) id: SocketId,
     pub(crate) ns: Arc<Namespace>,
-    pub(crate) client: Arc<Client>,
+    pub(crate) conn: Arc<Connection>,
     auth: Map<String, Value>,
     /// Where the socket is in its life (see [`phase`]). Changes under `membership`.
     phase: AtomicU8,
@@ -136,7 +101,9 @@ pub(crate) struct SocketInner {
     /// `join` racing a disconnect can never re-insert the departed socket into a room.
     membership: Mutex<Option<Arc<str>>>,
     /// Where the socket is in the `$init` handshake, and the events waiting for it.
-    pub(crate) shakehand: crate::shakehand::Gate,
+    /// State a feature's [`EventGate`](super::gate::EventGate) keeps per socket (the
+    /// `$init` handshake's progress), set once.
+    pub(crate) gate_state: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -157,20 +124,20 @@ impl PartialEq for Socket {
 impl Socket {
     pub(crate) fn new(
         ns: Arc<Namespace>,
-        client: Arc<Client>,
+        conn: Arc<Connection>,
         auth: Option<Map<String, Value>>,
     ) -> Socket {
         Socket(Arc::new(SocketInner {
             id: SocketId::new(),
             ns,
-            client,
+            conn,
             auth: auth.unwrap_or_default(),
             phase: AtomicU8::new(phase::CONNECTING),
             next_ack: AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
             extensions: Mutex::new(http::Extensions::new()),
             membership: Mutex::new(None),
-            shakehand: crate::shakehand::Gate::new(),
+            gate_state: std::sync::OnceLock::new(),
         }))
     }
 
@@ -182,7 +149,7 @@ impl Socket {
     /// The id of the underlying connection (the Engine.IO session id), shared by the
     /// connection's sockets in every namespace.
     pub fn connection_id(&self) -> &str {
-        self.0.client.session.sid()
+        self.0.conn.session.sid()
     }
 
     /// The namespace name, e.g. `/` or `/chat`.
@@ -198,7 +165,7 @@ impl Socket {
     /// The HTTP request that opened the connection: headers, URI and query, peer address
     /// (socket.io's `socket.handshake`).
     pub fn request(&self) -> &RequestHead {
-        &self.0.client.request
+        &self.0.conn.request
     }
 
     /// The auth object the client sent with its CONNECT (`io({ auth: {...} })`); empty if
@@ -209,7 +176,7 @@ impl Socket {
 
     /// Which protocol the client speaks (Socket.IO or plain WebSocket).
     pub fn codec(&self) -> Codec {
-        self.0.client.codec
+        self.0.conn.codec
     }
 
     /// Whether the socket is still connected.
@@ -227,13 +194,18 @@ impl Socket {
         self.0.phase.load(Ordering::Acquire) == phase::GONE
     }
 
+    /// The connection's budget of warnings in the log (see `client_log`).
+    pub(crate) fn warnings(&self) -> &crate::client_log::WarnBudget {
+        &self.0.conn.warnings
+    }
+
     pub(crate) fn session(&self) -> &EngineSession {
-        &self.0.client.session
+        &self.0.conn.session
     }
 
     /// Sends `event` with one argument to this client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        self.send_frames(socketio::encode_event_one(
+        self.send_frames(codec::encode_event_one(
             self.codec(),
             self.ns(),
             event,
@@ -244,7 +216,7 @@ impl Socket {
 
     /// Sends `event` with any number of arguments and binary attachments.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
-        self.send_frames(socketio::encode_event(
+        self.send_frames(codec::encode_event(
             self.codec(),
             self.ns(),
             event,
@@ -261,7 +233,7 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
-        let frames = socketio::encode_event_one(self.codec(), self.ns(), event, data, None)?;
+        let frames = codec::encode_event_one(self.codec(), self.ns(), event, data, None)?;
         self.deliver(&frames, true);
         Ok(())
     }
@@ -286,7 +258,7 @@ impl Socket {
     ) -> Result<R, AckError> {
         let mut reply = self
             .ack_round_trip(timeout, |id| {
-                socketio::encode_event(self.codec(), self.ns(), event, &One(data), &[], Some(id))
+                codec::encode_event(self.codec(), self.ns(), event, &One(data), &[], Some(id))
             })
             .await?;
         let first = if reply.args.is_empty() {
@@ -305,7 +277,7 @@ impl Socket {
         timeout: Duration,
     ) -> Result<Payload, AckError> {
         self.ack_round_trip(timeout, |id| {
-            socketio::encode_event(
+            codec::encode_event(
                 self.codec(),
                 self.ns(),
                 event,
@@ -320,7 +292,7 @@ impl Socket {
     async fn ack_round_trip(
         &self,
         timeout: Duration,
-        encode: impl FnOnce(u64) -> Result<Frames, EmitError>,
+        encode: impl FnOnce(u64) -> Result<Frames, codec::EncodeError>,
     ) -> Result<Payload, AckError> {
         if !self.connected() {
             return Err(AckError::Disconnected);
@@ -336,7 +308,7 @@ impl Socket {
             }
         }
         let _pending = Pending(self, id);
-        self.send_frames(encode(id)?)?;
+        self.send_frames(encode(id).map_err(EmitError::from)?)?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(payload)) => Ok(payload),
             Ok(Err(_)) => Err(AckError::Disconnected),
@@ -358,15 +330,36 @@ impl Socket {
         }
     }
 
-    /// Answers the client's ack `id`.
-    pub(crate) fn send_ack(&self, id: u64, payload: &Payload) -> Result<(), EmitError> {
-        self.send_frames(socketio::encode_ack(
-            self.codec(),
-            self.ns(),
-            id,
-            &payload.args[..],
-            &payload.binary,
-        )?)
+    /// Answers an event: the client's ack, or a plain client's raw text frame.
+    pub(crate) fn send_reply(&self, to: ReplyTo, payload: &Payload) -> Result<(), EmitError> {
+        let frames = match to {
+            ReplyTo::Ack(id) => codec::encode_ack(
+                self.codec(),
+                self.ns(),
+                id,
+                &payload.args[..],
+                &payload.binary,
+            )?,
+            ReplyTo::RawText => codec::encode_raw_text_reply(&payload.args[..], &payload.binary)?,
+        };
+        self.send_frames(frames)
+    }
+
+    /// Answers an event that will not reach a handler: its error ack, or the `$error` event
+    /// with `{"event", "error"}`.
+    pub(crate) fn refuse_event(&self, event: &str, reply_to: Option<ReplyTo>, message: &str) {
+        match reply_to {
+            Some(to) => {
+                let _ = self.send_reply(to, &error_payload(serde_json::Value::from(message)));
+            }
+            None => {
+                let event = crate::client_log::preview(event);
+                let _ = self.emit(
+                    "$error",
+                    &serde_json::json!({ "event": event, "error": message }),
+                );
+            }
+        }
     }
 
     pub(crate) fn send_frames(&self, frames: Frames) -> Result<(), EmitError> {
@@ -518,19 +511,12 @@ impl Socket {
         }
         match self.codec() {
             Codec::SocketIo => {
-                let text = socketio::packet::header(
-                    socketio::packet::PacketKind::Disconnect,
-                    0,
-                    self.ns(),
-                    None,
-                );
+                let text = packet::header(packet::PacketKind::Disconnect, 0, self.ns(), None);
                 let _ = self.session().send(Frame::message_prefixed(text));
             }
-            Codec::Plain => self
-                .session()
-                .close(crate::engine::CloseReason::ForcedClose),
+            Codec::Plain => self.session().close(CloseReason::ForcedClose),
         }
-        self.0.client.remove_socket(self.ns());
+        self.0.conn.remove_socket(self.ns());
         self.on_disconnect("server namespace disconnect");
     }
 
@@ -539,14 +525,13 @@ impl Socket {
     pub(crate) fn refuse_connection(&self, reason: &str) {
         if self.codec() == Codec::Plain {
             self.session()
-                .close_with_detail(crate::engine::CloseReason::PolicyViolation, reason);
+                .close_with_detail(CloseReason::PolicyViolation, reason);
         }
     }
 
     /// Closes the whole underlying connection (every namespace of this client).
     pub fn close_connection(&self) {
-        self.session()
-            .close(crate::engine::CloseReason::ForcedClose);
+        self.session().close(CloseReason::ForcedClose);
     }
 
     /// Marks the socket connected. Returns false if it was retired meanwhile (refused, or
@@ -590,21 +575,18 @@ impl Socket {
         let ns = &self.0.ns;
         ns.remove_socket(self.id());
         self.lock_acks().clear();
-        self.run_lifecycle(crate::namespace::Lifecycle::Disconnect, Value::from(reason));
+        self.run_lifecycle(Lifecycle::Disconnect, Value::from(reason));
     }
 
     /// Runs `step` after every handler queued so far for this connection has started, and
     /// before any queued later.
     pub(crate) fn in_order(&self, step: impl FnOnce() + Send + 'static) {
-        self.0
-            .client
-            .inbox
-            .push(crate::socketio::inbox::Job::step(step));
+        self.0.conn.inbox.push(Job::step(step));
     }
 
     /// Queues the namespace's handler for a lifecycle event, if it has one, with `data` as
     /// its payload (`Data<T>`) and the event's name as its `Event`.
-    pub(crate) fn run_lifecycle(&self, event: crate::namespace::Lifecycle, data: Value) {
+    pub(crate) fn run_lifecycle(&self, event: Lifecycle, data: Value) {
         if let Some(handler) = self.0.ns.def.lifecycle(event) {
             let ctx = EventContext::new(
                 self.clone(),
@@ -612,40 +594,42 @@ impl Socket {
                 Payload::from_value(data),
                 None,
             );
-            self.0
-                .client
-                .inbox
-                .push(crate::socketio::inbox::Job::lifecycle(handler.clone(), ctx));
+            self.0.conn.inbox.push(Job::lifecycle(handler.clone(), ctx));
         }
     }
 
     /// Admits an event (rate limit, the `$init` gate) and queues its handler; handlers of a
-    /// connection start in arrival order, off its I/O task (see `socketio::inbox`), and a
+    /// connection start in arrival order, off its I/O task (see `live::inbox`), and a
     /// handler that awaits never holds up the connection (it can await acks from the same
     /// client).
-    pub(crate) fn dispatch_event(&self, event: String, payload: Payload, ack_id: Option<u64>) {
+    pub(crate) fn dispatch_event(
+        &self,
+        event: String,
+        payload: Payload,
+        reply_to: Option<ReplyTo>,
+    ) {
         let def = &self.0.ns.def;
         let (event, payload) = if event == "m" && !def.handlers.contains_key("m") {
             unwrap_compact(event, payload)
         } else {
             (event, payload)
         };
-        let client = &self.0.client;
+        let client = &self.0.conn;
         if self.session().is_closed() || client.cut_off.load(Ordering::Acquire) {
             return; // the rest of what arrived with the packet that closed it
         }
         match client.rate_verdict() {
-            crate::ratelimit::Verdict::Allow => {}
+            Verdict::Allow => {}
             verdict => {
                 // Refused in the connection's order: after the answers of the events before.
-                let cut_off = verdict == crate::ratelimit::Verdict::CutOff
-                    && !client.cut_off.swap(true, Ordering::AcqRel);
+                let cut_off =
+                    verdict == Verdict::CutOff && !client.cut_off.swap(true, Ordering::AcqRel);
                 if cut_off {
                     tracing::warn!(socket = %self.id(), "client keeps flooding past its rate limit: disconnecting");
                 }
                 let socket = self.clone();
                 self.in_order(move || {
-                    crate::shakehand::refuse(&socket, &event, ack_id, "rate limit exceeded");
+                    socket.refuse_event(&event, reply_to, "rate limit exceeded");
                     if cut_off {
                         socket.close_connection();
                     }
@@ -653,18 +637,18 @@ impl Socket {
                 return;
             }
         }
-        let (event, payload, ack_id) =
-            match crate::shakehand::admit_event(self, event, payload, ack_id) {
-                crate::shakehand::Admission::Dispatch(event, payload, ack_id) => {
-                    (event, payload, ack_id)
-                }
-                crate::shakehand::Admission::Handled => return,
-            };
-        self.route_event(event, payload, ack_id);
+        let (event, payload, reply_to) = match &self.0.ns.shared.gate {
+            None => (event, payload, reply_to),
+            Some(gate) => match gate.admit(self, event, payload, reply_to) {
+                Admission::Dispatch(event, payload, reply_to) => (event, payload, reply_to),
+                Admission::Handled => return,
+            },
+        };
+        self.route_event(event, payload, reply_to);
     }
 
     /// Runs the handler for an admitted event: the event's own, or the fallback.
-    pub(crate) fn route_event(&self, event: String, payload: Payload, ack_id: Option<u64>) {
+    pub(crate) fn route_event(&self, event: String, payload: Payload, reply_to: Option<ReplyTo>) {
         let def = &self.0.ns.def;
         let (name, handler) = match def.handlers.get_key_value(event.as_str()) {
             Some((name, handler)) => (name.clone(), handler),
@@ -673,24 +657,21 @@ impl Socket {
                 None => {
                     let event = crate::client_log::preview(&event);
                     tracing::debug!(socket = %self.id(), %event, "no handler for event");
-                    // A raw text frame's implicit reply id is not a question to answer.
-                    if let Some(id) = ack_id.filter(|id| *id != crate::plain_ws::RAW_REPLY) {
+                    // A raw text frame's implicit reply is not a question to answer.
+                    if let Some(ReplyTo::Ack(id)) = reply_to {
                         let message = format!("no handler for event {event:?}");
                         let socket = self.clone();
                         self.in_order(move || {
-                            let error = crate::reply::error_payload(message.into());
-                            let _ = socket.send_ack(id, &error);
+                            let error = error_payload(message.into());
+                            let _ = socket.send_reply(ReplyTo::Ack(id), &error);
                         });
                     }
                     return;
                 }
             },
         };
-        let ctx = EventContext::new(self.clone(), name, payload, ack_id);
-        self.0
-            .client
-            .inbox
-            .push(crate::socketio::inbox::Job::event(handler.clone(), ctx));
+        let ctx = EventContext::new(self.clone(), name, payload, reply_to);
+        self.0.conn.inbox.push(Job::event(handler.clone(), ctx));
     }
 }
 
@@ -705,7 +686,7 @@ fn unwrap_compact(event: String, mut payload: Payload) -> (String, Payload) {
     let Some(Value::Array(inner)) = payload.args.first_mut() else {
         return (event, payload);
     };
-    use crate::socketio::packet::{event_name, is_reserved};
+    use crate::wire::socketio::{event_name, is_reserved};
     let Some(name) = inner
         .first()
         .cloned()

@@ -2,7 +2,7 @@
 //! dispatcher task, never on the connection's I/O task.
 //!
 //! Why a queue and a task of its own: a handler runs up to its first await as soon as it is
-//! started (see [`crate::handler::start`]), which is what makes the handlers of one
+//! started (see `event::start`), which is what makes the handlers of one
 //! connection *start* in the order their events arrived. Started on the I/O task, a handler
 //! with a slow synchronous part would hold up that connection's reads, heartbeats and
 //! polling requests. Here the I/O task only queues; a dispatcher task, spawned when the
@@ -32,7 +32,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-use crate::handler::{BoxedHandler, EventContext};
+use super::event::{BoxedHandler, EventContext};
 
 /// Something to do in the connection's order.
 pub(crate) enum Job {
@@ -172,9 +172,9 @@ impl Inbox {
                         let _done = done;
                         handler.await;
                     });
-                    crate::handler::start(handler, &self.tasks);
+                    super::event::start(handler, &self.tasks);
                 }
-                Job::Lifecycle(handler, ctx) => crate::handler::start(handler(ctx), &self.tasks),
+                Job::Lifecycle(handler, ctx) => super::event::start(handler(ctx), &self.tasks),
                 Job::Step(step) => {
                     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).is_err() {
                         tracing::error!("a connection step panicked");

@@ -12,7 +12,7 @@ use std::{
 
 use smallvec::SmallVec;
 
-use crate::socketio::{Payload, SocketId};
+use crate::wire::payload::{Payload, SocketId};
 
 /// A room name. Cheap to clone; rooms are shared between their members' bookkeeping.
 pub type Room = Arc<str>;

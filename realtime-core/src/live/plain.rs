@@ -11,26 +11,25 @@ use axum::{
     extract::Request,
     response::{IntoResponse, Response},
 };
-use serde_json::Value;
 
+use super::{connection::Connection, core::Core, event::ReplyTo, request::RequestHead};
 use crate::{
     engine::{session::new_sid, CloseReason, EngineSession, TransportKind},
-    server::ServerCore,
-    socket::RequestHead,
-    socketio::{
-        client::Client,
-        packet::{check_placeholders, event_name, is_reserved, placeholder},
-        Codec, Payload,
+    websocket::{Upgraded, WebSocketUpgrade},
+    wire::{
+        codec::Codec,
+        payload::Payload,
+        plain::{self, PlainFrame},
+        socketio::placeholder,
+        websocket::{
+            decoder::{Incoming, WsError},
+            frame::{close_code, CloseFrame},
+        },
     },
-    websocket::{close_code, CloseFrame, Incoming, Upgraded, WebSocketUpgrade, WsError},
 };
 
-/// The ack id the server uses for a raw (non-JSON) text frame: the handler's ack reply goes
-/// back as a raw text frame, so `hello` → `HELLO!!!` servers work with bare clients.
-pub(crate) const RAW_REPLY: u64 = u64::MAX;
-
 /// Serves one request to the plain WebSocket path.
-pub(crate) async fn handle(core: Arc<ServerCore>, request: Request) -> Response {
+pub(crate) async fn handle(core: Arc<Core>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let config = core.shared.config.clone();
     if let Some(allow) = &config.allow_request {
@@ -51,20 +50,20 @@ pub(crate) async fn handle(core: Arc<ServerCore>, request: Request) -> Response 
 }
 
 /// Closes every plain connection (server shutdown).
-pub(crate) fn close_all(core: &ServerCore) {
+pub(crate) fn close_all(core: &Core) {
     for s in core.plain_sessions.iter() {
         s.close(CloseReason::ServerShutdown);
     }
 }
 
-async fn run(core: Arc<ServerCore>, request: RequestHead, nsp: String, mut ws: Box<Upgraded>) {
+async fn run(core: Arc<Core>, request: RequestHead, nsp: String, mut ws: Box<Upgraded>) {
     let config = core.shared.config.clone();
     let session = Arc::new(EngineSession::new(
         new_sid(),
         TransportKind::WebSocket,
         crate::engine::session::QueueBound::from_config(&config),
     ));
-    let client = Client::new(session.clone(), request, Codec::Plain, &core.shared);
+    let client = Connection::new(session.clone(), request, Codec::Plain, &core.shared);
     core.plain_sessions
         .insert(session.sid().clone(), session.clone());
 
@@ -183,64 +182,34 @@ async fn run(core: Arc<ServerCore>, request: RequestHead, nsp: String, mut ws: B
     );
 }
 
-/// Dispatches one text frame: `[event, data?, ackId?]`, `["m", [event, data], ackId?]`,
-/// `["$ack", id, ...args]`, or any other text as the `message` event.
-fn on_text(socket: &crate::Socket, text: &str) -> Result<(), &'static str> {
-    let items = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) => items,
-        // Not a JSON array: a bare message, as plain WebSocket servers receive them.
-        _ => {
-            socket.dispatch_event(
-                "message".into(),
-                Payload::from_value(Value::from(text)),
-                Some(RAW_REPLY),
-            );
-            return Ok(());
-        }
-    };
-    let mut items = items.into_iter();
-    let event = items
-        .next()
-        .and_then(event_name)
-        .ok_or("the first element of a frame must be the event name")?;
-    if event == "$ack" {
-        let id = items
-            .next()
-            .and_then(|v| v.as_u64())
-            .ok_or("$ack needs a numeric ack id")?;
-        socket.on_ack(
-            id,
+/// Dispatches one text frame (see [`crate::wire::plain`]).
+fn on_text(socket: &super::socket::Socket, text: &str) -> Result<(), &'static str> {
+    match plain::decode(text)? {
+        PlainFrame::Event {
+            event,
+            args,
+            ack_id,
+        } => socket.dispatch_event(
+            event,
             Payload {
-                args: items.collect(),
+                args,
                 binary: Vec::new(),
             },
-        );
-        return Ok(());
-    }
-    if is_reserved(&event) {
-        return Err("reserved event name");
-    }
-    let data = items.next();
-    let ack_id = match items.next() {
-        None => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|id| *id != RAW_REPLY)
-                .ok_or("the ack id must be a non-negative integer")?,
+            ack_id.map(ReplyTo::Ack),
         ),
-    };
-    if items.next().is_some() {
-        return Err("a frame has at most three elements: [event, data, ackId]");
+        PlainFrame::Ack { id, args } => socket.on_ack(
+            id,
+            Payload {
+                args,
+                binary: Vec::new(),
+            },
+        ),
+        // A bare message, answered in raw text.
+        PlainFrame::Raw(text) => socket.dispatch_event(
+            "message".into(),
+            Payload::from_value(serde_json::Value::from(text)),
+            Some(ReplyTo::RawText),
+        ),
     }
-    let args: Vec<Value> = data.into_iter().collect();
-    check_placeholders(&args, 0).map_err(|_| "placeholders are not allowed in plain frames")?;
-    socket.dispatch_event(
-        event,
-        Payload {
-            args,
-            binary: Vec::new(),
-        },
-        ack_id,
-    );
     Ok(())
 }

@@ -1,4 +1,10 @@
 //! The server: building it from namespaces and handlers, mounting it in axum, serving it.
+//!
+//! - [`registry`]: handlers registered by the attribute macros, collected at `build()`.
+//! - `serve`: the accept loop, its connection bounds, and graceful shutdown.
+
+pub mod registry;
+pub(crate) mod serve;
 
 use std::{
     collections::HashMap,
@@ -10,90 +16,21 @@ use axum::{extract::Request, routing::any, Router};
 use tower_http::cors::CorsLayer;
 
 use crate::{
-    adapter::{Adapter, LocalAdapter},
     config::Config,
     engine::{CloseReason, Engine},
-    handler::{BoxFuture, BoxedHandler, Handler},
-    middleware::{BoxedMiddleware, Middleware},
-    namespace::{Namespace, NamespaceBuilder, NamespaceDef, Shared, Target},
-    socketio::client::SocketIoLayer,
+    handler::{
+        call::{boxed_middleware, Handler, Middleware},
+        routes::NamespaceBuilder,
+    },
+    live::{
+        connection::SocketIoLayer,
+        core::{AdapterFactory, Core, NamespacePredicate},
+        event::{BoxFuture, BoxedHandler, BoxedMiddleware},
+        namespace::{Namespace, Shared, Target},
+        rooms::{Adapter, LocalAdapter},
+    },
+    shakehand::{Shakehand, ShakehandConfig},
 };
-
-/// Makes the adapter of each namespace (called once per namespace, with its name).
-pub type AdapterFactory = Arc<dyn Fn(&str) -> Box<dyn Adapter> + Send + Sync>;
-
-type NamespacePredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// The server's shared core: namespaces and what every namespace can reach.
-pub(crate) struct ServerCore {
-    /// Itself, for the hooks of the dynamic namespaces it creates.
-    me: std::sync::Weak<ServerCore>,
-    pub(crate) shared: Arc<Shared>,
-    namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
-    dynamic: Vec<(NamespacePredicate, Arc<NamespaceDef>)>,
-    adapter_factory: AdapterFactory,
-    /// Start handlers, run when serving begins.
-    start: Vec<StartHandler>,
-    /// Open plain WebSocket connections, so shutdown can close them too.
-    pub(crate) plain_sessions:
-        dashmap::DashMap<crate::engine::Sid, Arc<crate::engine::EngineSession>>,
-}
-
-impl std::fmt::Debug for ServerCore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerCore")
-            .field("config", &self.shared.config)
-            .finish()
-    }
-}
-
-impl ServerCore {
-    /// The namespace a new socket called `name` joins (a fixed one, or a dynamic one created
-    /// on first use), with the socket counted as its user.
-    pub(crate) fn namespace_for(&self, name: &str) -> Option<Arc<Namespace>> {
-        {
-            let map = self.namespaces.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(ns) = map.get(name) {
-                ns.add_user();
-                return Some(ns.clone());
-            }
-        }
-        let (_, def) = self.dynamic.iter().find(|(matches, _)| matches(name))?;
-        let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
-        let ns = map.entry(Arc::from(name)).or_insert_with(|| {
-            tracing::debug!(ns = name, "creating dynamic namespace");
-            let on_empty = self.shared.config.remove_empty_dynamic_namespaces.then(|| {
-                let core = self.me.clone();
-                let hook: crate::namespace::EmptyHook = Arc::new(move |name: &str| {
-                    if let Some(core) = core.upgrade() {
-                        core.remove_if_unused(name);
-                    }
-                });
-                hook
-            });
-            Namespace::new(
-                name,
-                def.clone(),
-                (self.adapter_factory)(name),
-                self.shared.clone(),
-                on_empty,
-            )
-        });
-        ns.add_user();
-        Some(ns.clone())
-    }
-
-    /// Removes the dynamic namespace `name` if nobody uses it. Under the table's write lock:
-    /// a socket about to join is either counted already, or will find the name free and
-    /// create the namespace anew.
-    fn remove_if_unused(&self, name: &str) {
-        let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
-        if map.get(name).is_some_and(|ns| ns.unused()) {
-            map.remove(name);
-            tracing::debug!(ns = name, "removed empty dynamic namespace");
-        }
-    }
-}
 
 /// Why the server could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +79,7 @@ pub struct RealtimeBuilder {
     start: Vec<StartHandler>,
     collect_registered: bool,
     middleware: Vec<BoxedMiddleware>,
-    shakehand: Option<crate::shakehand::ShakehandConfig>,
+    shakehand: Option<ShakehandConfig>,
 }
 
 impl std::fmt::Debug for RealtimeBuilder {
@@ -225,15 +162,15 @@ impl RealtimeBuilder {
 
     /// Adds server-wide connection middleware: it runs for every namespace (fixed and
     /// dynamic) and every plain WebSocket connection, before the namespace's own middleware.
-    /// See [`crate::middleware`].
+    /// See [`crate::handler::middleware`].
     pub fn middleware<M: Middleware<T>, T>(mut self, middleware: M) -> Self {
-        self.middleware.push(crate::middleware::boxed(middleware));
+        self.middleware.push(boxed_middleware(middleware));
         self
     }
 
     /// Turns on weroll's `$init` session handshake, its "shakehand" (see
     /// [`crate::shakehand`]).
-    pub fn shakehand(mut self, config: crate::shakehand::ShakehandConfig) -> Self {
+    pub fn shakehand(mut self, config: ShakehandConfig) -> Self {
         self.shakehand = Some(config);
         self
     }
@@ -269,7 +206,9 @@ impl RealtimeBuilder {
             config: Arc::new(self.config),
             state: self.state,
             middleware: self.middleware,
-            shakehand: self.shakehand,
+            gate: self
+                .shakehand
+                .map(|c| Arc::new(Shakehand::new(c)) as Arc<dyn crate::live::gate::EventGate>),
             tasks: tokio_util::task::TaskTracker::new(),
         });
         let mut namespaces = HashMap::new();
@@ -294,20 +233,20 @@ impl RealtimeBuilder {
             }
             dynamic.push((matches, Arc::new(ns.def)));
         }
-        let core = Arc::new_cyclic(|me| ServerCore {
+        let core = Arc::new_cyclic(|me| Core {
             me: me.clone(),
             shared: shared.clone(),
             namespaces: RwLock::new(namespaces),
             dynamic,
             adapter_factory: self.adapter_factory,
             plain_sessions: dashmap::DashMap::new(),
-            start: self.start,
         });
         let engine = Engine::new(shared.config.clone(), SocketIoLayer(core.clone()));
         Ok(Realtime {
             core,
             engine,
             cors: self.cors,
+            start: Arc::new(self.start),
         })
     }
 
@@ -331,13 +270,13 @@ impl RealtimeBuilder {
 
     /// Adds every handler the macros registered (done by `build` unless turned off).
     fn with_registered_handlers(mut self) -> Self {
-        for r in crate::registry::registrations() {
+        for r in crate::server::registry::registrations() {
             let handler: BoxedHandler = Arc::new(r.handler);
             self = self.namespace(r.namespace, |ns| {
                 ns.register(r.target.clone(), r.function, handler)
             });
         }
-        for r in crate::registry::start_registrations() {
+        for r in crate::server::registry::start_registrations() {
             tracing::trace!(function = r.function, "registered start handler");
             self.start.push(Arc::new(r.handler));
         }
@@ -358,9 +297,11 @@ fn normalize_ns(name: &str) -> String {
 /// handlers (`rt.of("/").unwrap().to("room").emit(...)`).
 #[derive(Clone)]
 pub struct Realtime {
-    core: Arc<ServerCore>,
+    core: Arc<Core>,
     engine: Arc<Engine<SocketIoLayer>>,
     cors: Option<CorsLayer>,
+    /// Start handlers, run when serving begins.
+    start: Arc<Vec<StartHandler>>,
 }
 
 impl std::fmt::Debug for Realtime {
@@ -384,12 +325,7 @@ impl Realtime {
 
     /// A namespace by name (fixed, or dynamic once created).
     pub fn of(&self, name: &str) -> Option<Arc<Namespace>> {
-        let map = self
-            .core
-            .namespaces
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        map.get(normalize_ns(name).as_str()).cloned()
+        self.core.get(&normalize_ns(name))
     }
 
     /// Open Engine.IO sessions (Socket.IO connections, not counting plain WebSocket ones).
@@ -420,7 +356,7 @@ impl Realtime {
             let core = self.core.clone();
             router = router.route(
                 ws_path,
-                any(move |req: Request| crate::plain_ws::handle(core.clone(), req)),
+                any(move |req: Request| crate::live::plain::handle(core.clone(), req)),
             );
         }
         match &self.cors {
@@ -452,28 +388,28 @@ impl Realtime {
         app: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        for handler in &self.core.start {
-            crate::handler::start(handler(self.clone()), &self.core.shared.tasks);
+        for handler in self.start.iter() {
+            crate::live::event::start(handler(self.clone()), &self.core.shared.tasks);
         }
         let config = self.config();
-        let options = crate::serve::ServeOptions {
+        let options = crate::server::serve::ServeOptions {
             max_connections: config
                 .max_connections
-                .unwrap_or_else(crate::serve::default_max_connections),
+                .unwrap_or_else(crate::server::serve::default_max_connections),
             header_read_timeout: config.header_read_timeout,
             shutdown_timeout: config.shutdown_timeout,
         };
-        crate::serve::serve(listener, app, options, Arc::new(self.clone()), shutdown).await
+        crate::server::serve::serve(listener, app, options, Arc::new(self.clone()), shutdown).await
     }
 
     /// Closes every connection (reason `server shutting down`).
     pub fn close_all(&self) {
         self.engine.close_all(CloseReason::ServerShutdown);
-        crate::plain_ws::close_all(&self.core);
+        crate::live::plain::close_all(&self.core);
     }
 }
 
-impl crate::serve::Drain for Realtime {
+impl crate::server::serve::Drain for Realtime {
     fn handlers_finished(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         let tasks = &self.core.shared.tasks;
         tasks.close();

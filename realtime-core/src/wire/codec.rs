@@ -1,115 +1,16 @@
-//! Socket.IO v5 over the engine: namespaces, sockets, events, acks, binary attachments.
-//!
-//! - [`packet`]: the wire format.
-//! - `client`: one engine session's view (which namespaces it joined, binary packets being
-//!   assembled) and the dispatch of inbound packets.
-//! - `inbox`: the handlers of one connection waiting to start, started in order off the
-//!   connection's I/O task, with bounds on how many wait and run.
-//! - [`Socket`](crate::Socket): one client in one namespace; what handlers talk to.
-//! - [`Namespace`](crate::Namespace): the sockets of one namespace, its rooms and handlers.
-
-pub(crate) mod client;
-pub(crate) mod inbox;
-pub mod packet;
+//! Codecs: how a connection's packets are encoded, decided per connection. Socket.IO v5
+//! packets over Engine.IO, or the plain WebSocket JSON frames
+//! ([`crate::docs::plain_websocket`]).
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 use smallvec::SmallVec;
 
-use crate::engine::Frame;
-use packet::{AckBody, Args, EventBody, One, PacketKind};
-
-/// A socket's id: 20 URL-safe characters, unique per connection and namespace.
-///
-/// Stored inline (no allocation) because ids are copied into room indexes and broadcast
-/// bookkeeping all the time.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SocketId([u8; 20]);
-
-impl SocketId {
-    /// A fresh random id.
-    pub fn new() -> SocketId {
-        use base64::Engine as _;
-        let raw: [u8; 15] = rand::random();
-        let mut out = [0u8; 20];
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode_slice(raw, &mut out)
-            .expect("15 bytes encode to exactly 20 characters");
-        SocketId(out)
-    }
-
-    /// Parses an id from its string form (e.g. a room name that is a socket id).
-    pub fn parse(s: &str) -> Option<SocketId> {
-        let bytes: [u8; 20] = s.as_bytes().try_into().ok()?;
-        bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
-            .then_some(SocketId(bytes))
-    }
-
-    /// The id as a string.
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("socket ids are ASCII")
-    }
-}
-
-impl Default for SocketId {
-    fn default() -> Self {
-        SocketId::new()
-    }
-}
-
-impl std::fmt::Debug for SocketId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for SocketId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The arguments of an event or ack, with any binary attachments.
-///
-/// Binary values travel as attachments: each appears in `args` as a placeholder
-/// `{"_placeholder":true,"num":n}` standing for `binary[n]`, exactly as Socket.IO clients send
-/// and expect them (a JS client sees a `Buffer`/`ArrayBuffer` in that position).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Payload {
-    pub args: Vec<Value>,
-    pub binary: Vec<Bytes>,
-}
-
-impl Payload {
-    /// An empty payload (an event with no arguments).
-    pub fn new() -> Payload {
-        Payload::default()
-    }
-
-    /// Appends a JSON argument.
-    pub fn arg(mut self, value: impl Serialize) -> Result<Payload, serde_json::Error> {
-        self.args.push(serde_json::to_value(value)?);
-        Ok(self)
-    }
-
-    /// Appends a binary argument (sent as an attachment).
-    pub fn binary_arg(mut self, bytes: impl Into<Bytes>) -> Payload {
-        self.args.push(packet::placeholder(self.binary.len()));
-        self.binary.push(bytes.into());
-        self
-    }
-
-    /// A payload of one JSON argument.
-    pub fn from_value(value: Value) -> Payload {
-        Payload {
-            args: vec![value],
-            binary: Vec::new(),
-        }
-    }
-}
+use super::{
+    engineio::Frame,
+    socketio::{self as packet, AckBody, Args, EventBody, One, PacketKind},
+};
 
 /// The protocol a connection speaks, which decides how its packets are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,18 +24,14 @@ pub enum Codec {
 /// The frames of one encoded packet: the packet itself, then one per binary attachment.
 pub(crate) type Frames = SmallVec<[Frame; 1]>;
 
-/// Why an emit failed.
+/// Why a packet could not be encoded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum EmitError {
+pub enum EncodeError {
     #[error("could not serialize the payload: {0}")]
     Serialize(#[from] serde_json::Error),
     #[error("too many binary attachments ({0}, at most {max})", max = packet::MAX_ATTACHMENTS)]
     TooManyAttachments(usize),
-    #[error(transparent)]
-    Send(#[from] crate::engine::SendError),
-    #[error("the socket is disconnected")]
-    Disconnected,
 }
 
 /// Encodes an EVENT (or BINARY_EVENT) for `protocol`.
@@ -145,7 +42,7 @@ pub(crate) fn encode_event<A: Args + ?Sized>(
     args: &A,
     binary: &[Bytes],
     ack_id: Option<u64>,
-) -> Result<Frames, EmitError> {
+) -> Result<Frames, EncodeError> {
     let body = EventBody { event, args };
     match codec {
         Codec::SocketIo => encode_sio(PacketKind::Event, nsp, ack_id, &body, binary),
@@ -175,25 +72,9 @@ pub(crate) fn encode_ack<A: Args + ?Sized>(
     ack_id: u64,
     args: &A,
     binary: &[Bytes],
-) -> Result<Frames, EmitError> {
+) -> Result<Frames, EncodeError> {
     match codec {
         Codec::SocketIo => encode_sio(PacketKind::Ack, nsp, Some(ack_id), &AckBody(args), binary),
-        Codec::Plain if ack_id == crate::plain_ws::RAW_REPLY => {
-            // The reply to a raw text frame is raw text: a string as-is, anything else as JSON.
-            let mut v = serde_json::to_value(AckBody(args))?;
-            inline_binary(&mut v, binary);
-            let text = match v {
-                // A handler that returned `()` has nothing to say to a raw client.
-                Value::Array(items) if items.is_empty() => return Ok(SmallVec::new()),
-                Value::Array(mut items) if items.len() == 1 => match items.pop() {
-                    Some(Value::String(s)) => s,
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                },
-                other => other.to_string(),
-            };
-            Ok(SmallVec::from_elem(Frame::Text(text.into()), 1))
-        }
         Codec::Plain => {
             // `["$ack", ackId, ...args]`
             let mut v = serde_json::to_value(AckBody(args))?;
@@ -213,15 +94,36 @@ pub(crate) fn encode_ack<A: Args + ?Sized>(
     }
 }
 
+/// Encodes the reply to a raw (not JSON) text frame of a plain client: raw text again, a
+/// string as it is and anything else as JSON; nothing for a handler that returned `()`.
+/// Lets `hello` → `HELLO!!!` servers work with bare WebSocket clients.
+pub(crate) fn encode_raw_text_reply<A: Args + ?Sized>(
+    args: &A,
+    binary: &[Bytes],
+) -> Result<Frames, EncodeError> {
+    let mut v = serde_json::to_value(AckBody(args))?;
+    inline_binary(&mut v, binary);
+    let text = match v {
+        Value::Array(items) if items.is_empty() => return Ok(SmallVec::new()),
+        Value::Array(mut items) if items.len() == 1 => match items.pop() {
+            Some(Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        },
+        other => other.to_string(),
+    };
+    Ok(SmallVec::from_elem(Frame::Text(text.into()), 1))
+}
+
 fn encode_sio<T: Serialize + ?Sized>(
     kind: PacketKind,
     nsp: &str,
     ack_id: Option<u64>,
     body: &T,
     binary: &[Bytes],
-) -> Result<Frames, EmitError> {
+) -> Result<Frames, EncodeError> {
     if binary.len() > packet::MAX_ATTACHMENTS {
-        return Err(EmitError::TooManyAttachments(binary.len()));
+        return Err(EncodeError::TooManyAttachments(binary.len()));
     }
     let kind = match (kind, binary.is_empty()) {
         (PacketKind::Event, false) => PacketKind::BinaryEvent,
@@ -265,13 +167,14 @@ pub(crate) fn encode_event_one<T: Serialize + ?Sized>(
     event: &str,
     data: &T,
     ack_id: Option<u64>,
-) -> Result<Frames, EmitError> {
+) -> Result<Frames, EncodeError> {
     encode_event(codec, nsp, event, &One(data), &[], ack_id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::payload::Payload;
     use serde_json::json;
 
     fn text(frames: &Frames) -> &str {
@@ -279,13 +182,6 @@ mod tests {
             Frame::Text(t) => t.as_str(),
             Frame::Binary(_) => panic!("binary"),
         }
-    }
-
-    #[test]
-    fn socket_ids_round_trip() {
-        let id = SocketId::new();
-        assert_eq!(SocketId::parse(id.as_str()), Some(id));
-        assert_eq!(SocketId::parse("short"), None);
     }
 
     #[test]

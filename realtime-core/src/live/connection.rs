@@ -10,15 +10,23 @@ use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
 use super::{
+    core::Core,
+    event::{BoxedMiddleware, EventContext, ReplyTo},
     inbox::{Inbox, InboxBounds},
-    packet::{self, PacketData, PacketKind},
-    Codec, Payload,
+    namespace::{ConnectError, Lifecycle, Shared},
+    request::RequestHead,
+    socket::Socket,
 };
 use crate::{
     client_log::Preview,
-    engine::{CloseReason, EngineHandler, EngineSession, Frame, Message},
-    server::ServerCore,
-    socket::{RequestHead, Socket},
+    engine::{CloseReason, EngineHandler, EngineSession, Message},
+    ratelimit::{Bucket, Verdict},
+    wire::{
+        codec::Codec,
+        engineio::Frame,
+        payload::Payload,
+        socketio::{self as packet, PacketData, PacketKind},
+    },
 };
 
 /// A binary packet whose attachments are still arriving.
@@ -35,7 +43,7 @@ struct PartialPacket {
 
 /// One connection (Engine.IO session or plain WebSocket): its sockets, one per namespace.
 #[derive(Debug)]
-pub(crate) struct Client {
+pub(crate) struct Connection {
     pub(crate) session: Arc<EngineSession>,
     pub(crate) request: RequestHead,
     pub(crate) codec: Codec,
@@ -54,7 +62,7 @@ pub(crate) struct Client {
     /// Set once the connection is cut off for flooding: what it sends next is dropped.
     pub(crate) cut_off: AtomicBool,
     /// The connection's event rate limit bucket, when a limit is configured.
-    rate: Option<Box<Mutex<crate::ratelimit::Bucket>>>,
+    rate: Option<Box<Mutex<Bucket>>>,
     /// How many more warnings this connection may cause in the log for now.
     pub(crate) warnings: crate::client_log::WarnBudget,
     /// Wakes the connect-timeout watcher when the client joins, so it ends (and frees its
@@ -62,15 +70,15 @@ pub(crate) struct Client {
     joined_notify: tokio::sync::Notify,
 }
 
-impl Client {
+impl Connection {
     pub(crate) fn new(
         session: Arc<EngineSession>,
         request: RequestHead,
         codec: Codec,
-        shared: &crate::namespace::Shared,
-    ) -> Arc<Client> {
+        shared: &Shared,
+    ) -> Arc<Connection> {
         let config = &shared.config;
-        Arc::new(Client {
+        Arc::new(Connection {
             session,
             request,
             codec,
@@ -89,7 +97,7 @@ impl Client {
             cut_off: AtomicBool::new(false),
             rate: config
                 .event_rate_limit
-                .map(|limit| Box::new(Mutex::new(crate::ratelimit::Bucket::new(limit)))),
+                .map(|limit| Box::new(Mutex::new(Bucket::new(limit)))),
             warnings: crate::client_log::WarnBudget::default(),
             joined_notify: tokio::sync::Notify::new(),
         })
@@ -137,9 +145,9 @@ impl Client {
     }
 
     /// Takes a token from the connection's rate limit bucket for one event.
-    pub(crate) fn rate_verdict(&self) -> crate::ratelimit::Verdict {
+    pub(crate) fn rate_verdict(&self) -> Verdict {
         match &self.rate {
-            None => crate::ratelimit::Verdict::Allow,
+            None => Verdict::Allow,
             Some(bucket) => bucket
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -172,13 +180,17 @@ impl Client {
 
 /// The Socket.IO layer as the engine sees it.
 #[derive(Debug, Clone)]
-pub(crate) struct SocketIoLayer(pub(crate) Arc<ServerCore>);
+pub(crate) struct SocketIoLayer(pub(crate) Arc<Core>);
 
 impl EngineHandler for SocketIoLayer {
-    type Conn = Arc<Client>;
+    type Conn = Arc<Connection>;
 
-    fn on_open(&self, session: Arc<EngineSession>, request: &http::request::Parts) -> Arc<Client> {
-        let client = Client::new(
+    fn on_open(
+        &self,
+        session: Arc<EngineSession>,
+        request: &http::request::Parts,
+    ) -> Arc<Connection> {
+        let client = Connection::new(
             session,
             RequestHead::from_request(request),
             Codec::SocketIo,
@@ -188,7 +200,7 @@ impl EngineHandler for SocketIoLayer {
         client
     }
 
-    fn on_message(&self, client: &Arc<Client>, message: Message<'_>) -> Result<(), String> {
+    fn on_message(&self, client: &Arc<Connection>, message: Message<'_>) -> Result<(), String> {
         match message {
             Message::Text(text) => {
                 let mut partial = client.partial.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,11 +251,11 @@ impl EngineHandler for SocketIoLayer {
         }
     }
 
-    fn on_close(&self, client: &Arc<Client>, reason: CloseReason) {
+    fn on_close(&self, client: &Arc<Connection>, reason: CloseReason) {
         client.close_all(reason);
     }
 
-    fn ready(&self, client: &Arc<Client>) -> impl std::future::Future<Output = ()> + Send {
+    fn ready(&self, client: &Arc<Connection>) -> impl std::future::Future<Output = ()> + Send {
         let inbox = Arc::clone(&client.inbox);
         async move { inbox.ready().await }
     }
@@ -252,7 +264,7 @@ impl EngineHandler for SocketIoLayer {
 /// Closes the connection if the binary packet numbered `number` has not received all its
 /// attachments within `timeout`: a partial packet holds up to ten attachments of
 /// `max_payload` bytes each, and a client must not be able to park them for ever.
-fn watch_attachments(client: &Arc<Client>, number: u64, timeout: std::time::Duration) {
+fn watch_attachments(client: &Arc<Connection>, number: u64, timeout: std::time::Duration) {
     let client = Arc::downgrade(client);
     tokio::spawn(async move {
         tokio::time::sleep(timeout).await;
@@ -276,7 +288,7 @@ impl SocketIoLayer {
     /// Routes one complete packet to its namespace's socket.
     fn dispatch(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<Connection>,
         nsp: &str,
         ack_id: Option<u64>,
         data: PacketData,
@@ -297,7 +309,7 @@ impl SocketIoLayer {
                         Preview(nsp)
                     )
                 })?;
-                socket.dispatch_event(event, Payload { args, binary }, ack_id);
+                socket.dispatch_event(event, Payload { args, binary }, ack_id.map(ReplyTo::Ack));
                 Ok(())
             }
             PacketData::Ack(args) => {
@@ -316,11 +328,11 @@ impl SocketIoLayer {
     }
 }
 
-impl ServerCore {
+impl Core {
     /// A client asks to join namespace `nsp`: run its middleware, then accept or refuse.
     pub(crate) fn connect(
         self: &Arc<Self>,
-        client: &Arc<Client>,
+        client: &Arc<Connection>,
         nsp: &str,
         auth: Option<Map<String, Value>>,
     ) -> Result<(), String> {
@@ -333,7 +345,7 @@ impl ServerCore {
             refuse(
                 client,
                 nsp,
-                &crate::ConnectError::new("too many namespaces on one connection"),
+                &ConnectError::new("too many namespaces on one connection"),
             );
             return Ok(());
         }
@@ -357,7 +369,7 @@ impl ServerCore {
 
     /// Joins namespace `nsp` and returns once the socket is accepted or refused (plain
     /// WebSocket connections, which join exactly one namespace as they open).
-    pub(crate) async fn connect_and_wait(self: &Arc<Self>, client: &Arc<Client>, nsp: &str) {
+    pub(crate) async fn connect_and_wait(self: &Arc<Self>, client: &Arc<Connection>, nsp: &str) {
         if let Some(socket) = self.new_socket(client, nsp, None) {
             admit(Arc::clone(client), socket).await;
         }
@@ -366,7 +378,7 @@ impl ServerCore {
     /// A socket for `nsp`, or `None` after refusing an unknown namespace.
     fn new_socket(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<Connection>,
         nsp: &str,
         auth: Option<Map<String, Value>>,
     ) -> Option<Socket> {
@@ -374,16 +386,40 @@ impl ServerCore {
             Some(ns) => Some(Socket::new(ns, Arc::clone(client), auth)),
             None => {
                 tracing::debug!(nsp = %Preview(nsp), "CONNECT to unknown namespace");
-                refuse(client, nsp, &crate::ConnectError::new("Invalid namespace"));
+                refuse(client, nsp, &ConnectError::new("Invalid namespace"));
                 None
             }
         }
     }
 }
 
-/// Runs the namespace's middleware in order; the first refusal wins.
-async fn admit(client: Arc<Client>, socket: Socket) {
-    if let Err(err) = crate::middleware::run_chain(&socket).await {
+/// Runs the connection middleware for a socket joining its namespace, server-wide first, in
+/// the order added; the first refusal wins.
+async fn run_middleware(socket: &Socket) -> Result<(), ConnectError> {
+    let ns = socket.namespace();
+    let chain: Vec<BoxedMiddleware> = ns
+        .shared
+        .middleware
+        .iter()
+        .chain(&ns.def.middleware)
+        .cloned()
+        .collect();
+    for middleware in chain {
+        let auth = Value::Object(socket.auth().clone());
+        let ctx = EventContext::new(
+            socket.clone(),
+            Arc::from("connect"),
+            Payload::from_value(auth),
+            None,
+        );
+        middleware(ctx).await?;
+    }
+    Ok(())
+}
+
+/// Admits a socket: its middleware accept it, or refuse it.
+async fn admit(client: Arc<Connection>, socket: Socket) {
+    if let Err(err) = run_middleware(&socket).await {
         tracing::debug!(ns = socket.ns(), error = %err, "connection refused by middleware");
         refuse(&client, socket.ns(), &err);
         socket.retire(); // rooms its middleware may have joined
@@ -393,7 +429,7 @@ async fn admit(client: Arc<Client>, socket: Socket) {
 }
 
 /// Sends CONNECT_ERROR (or, to a plain client, closes with the message).
-pub(crate) fn refuse(client: &Client, nsp: &str, err: &crate::ConnectError) {
+pub(crate) fn refuse(client: &Connection, nsp: &str, err: &ConnectError) {
     match client.codec {
         Codec::SocketIo => {
             if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &err.to_json())
@@ -412,7 +448,7 @@ pub(crate) fn refuse(client: &Client, nsp: &str, err: &crate::ConnectError) {
 /// Makes the socket live: visible to the namespace, answered with CONNECT, then announced to
 /// the connect handler. The order matters: the reply is queued before anything the connect
 /// handler emits, and the socket is registered before the client can act on the reply.
-pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
+pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
     if client.session.is_closed() || !client.add_socket(socket.clone()) {
         socket.retire();
         return;
@@ -446,9 +482,8 @@ pub(crate) fn accept(client: &Arc<Client>, socket: Socket) {
         }
     }
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
-    socket.run_lifecycle(
-        crate::namespace::Lifecycle::Connect,
-        Value::Object(socket.auth().clone()),
-    );
-    crate::shakehand::on_connected(&socket);
+    socket.run_lifecycle(Lifecycle::Connect, Value::Object(socket.auth().clone()));
+    if let Some(gate) = &socket.namespace().shared.gate {
+        gate.on_connected(&socket);
+    }
 }

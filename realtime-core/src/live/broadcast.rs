@@ -5,18 +5,21 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 use smallvec::SmallVec;
 
-use crate::{
-    adapter::{BroadcastOptions, Room},
+use super::{
     namespace::Namespace,
-    socket::Socket,
-    socketio::{self, Codec, EmitError, Frames, Payload},
+    rooms::{BroadcastOptions, Room},
+    socket::{EmitError, Socket},
+};
+use crate::wire::{
+    codec::{self, Codec, Frames},
+    payload::{Payload, SocketId},
 };
 
 /// A typed room: a value that knows its room name, so handlers pass `GameRoom(42)` instead
 /// of formatting `"game:42"` in several places.
 ///
 /// ```
-/// use realtime_core::{broadcast::RoomName, Room};
+/// use realtime_core::{Room, RoomName};
 ///
 /// struct GameRoom(u64);
 ///
@@ -64,7 +67,7 @@ impl IntoRooms for Room {
         smallvec::smallvec![self]
     }
 }
-impl IntoRooms for socketio::SocketId {
+impl IntoRooms for SocketId {
     fn into_rooms(self) -> SmallVec<[Room; 2]> {
         smallvec::smallvec![Room::from(self.as_str())]
     }
@@ -129,7 +132,7 @@ impl BroadcastOperator {
     /// Sends a payload (several arguments, binary attachments) to every recipient.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         let encode = |protocol| {
-            socketio::encode_event(
+            codec::encode_event(
                 protocol,
                 self.ns.name(),
                 event,

@@ -8,9 +8,11 @@
 use std::borrow::Cow;
 
 use crate::{
-    handler::{BoxFuture, EventContext},
-    namespace::{Lifecycle, Target},
-    Realtime,
+    live::{
+        event::{BoxFuture, EventContext},
+        namespace::{Lifecycle, Target},
+    },
+    server::Realtime,
 };
 
 /// One handler found by a macro: where it goes, its name, and a function pointer that runs

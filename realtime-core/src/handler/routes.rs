@@ -1,0 +1,101 @@
+//! [`NamespaceBuilder`]: registering handlers and middleware for a namespace, the explicit
+//! way (`#[event]` and its siblings register through the same path).
+
+use std::{borrow::Cow, sync::Arc};
+
+use super::call::{boxed, boxed_middleware, Handler, Middleware};
+use crate::live::{
+    event::BoxedHandler,
+    namespace::{Lifecycle, NamespaceDef, Target},
+};
+
+/// Registers handlers and middleware for a namespace.
+///
+/// This is the explicit registration API; the `#[event]` macros register through the same
+/// path, found by `RealtimeBuilder::build`.
+#[derive(Default)]
+pub struct NamespaceBuilder {
+    pub(crate) def: NamespaceDef,
+    /// The function registered for each target, to name both when one is registered twice.
+    names: Vec<(Target, &'static str)>,
+    pub(crate) duplicates: Vec<(Target, &'static str, &'static str)>,
+}
+
+impl std::fmt::Debug for NamespaceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceBuilder")
+            .field("handlers", &self.names)
+            .finish()
+    }
+}
+
+impl NamespaceBuilder {
+    /// Registers a type-erased handler for `target`; `function` names it in errors.
+    pub(crate) fn register(
+        mut self,
+        target: Target,
+        function: &'static str,
+        handler: BoxedHandler,
+    ) -> Self {
+        if let Some((_, previous)) = self.names.iter().find(|(t, _)| *t == target) {
+            self.duplicates.push((target.clone(), previous, function));
+        }
+        self.names.push((target.clone(), function));
+        match target {
+            Target::Event(event) => {
+                self.def.handlers.insert(Arc::from(&*event), handler);
+            }
+            Target::Lifecycle(event) => self.def.lifecycle[event.index()] = Some(handler),
+            Target::Fallback => self.def.fallback = Some(handler),
+        }
+        self
+    }
+
+    /// Handles `event` with `handler`: an `async fn` of extractors.
+    ///
+    /// Registering a second handler for the same event is reported by `RealtimeBuilder::build`
+    /// with both functions' names.
+    pub fn on<H: Handler<T>, T>(self, event: &str, handler: H) -> Self {
+        let event = Cow::Owned(event.to_owned());
+        self.register(
+            Target::Event(event),
+            std::any::type_name::<H>(),
+            boxed(handler),
+        )
+    }
+
+    /// Handles a lifecycle event.
+    pub fn on_lifecycle<H: Handler<T>, T>(self, event: Lifecycle, handler: H) -> Self {
+        self.register(
+            Target::Lifecycle(event),
+            std::any::type_name::<H>(),
+            boxed(handler),
+        )
+    }
+
+    /// Runs `handler` when a socket connects (after middleware accepted it and the client got
+    /// its CONNECT reply). `Data<T>` extracts the client's auth object.
+    pub fn on_connect<H: Handler<T>, T>(self, handler: H) -> Self {
+        self.on_lifecycle(Lifecycle::Connect, handler)
+    }
+
+    /// Runs `handler` when a socket disconnects. `Data<String>` extracts the reason
+    /// (`client namespace disconnect`, `transport close`, `ping timeout`, ...).
+    pub fn on_disconnect<H: Handler<T>, T>(self, handler: H) -> Self {
+        self.on_lifecycle(Lifecycle::Disconnect, handler)
+    }
+
+    /// Runs `handler` for events no other handler takes. `Event` extracts the name.
+    pub fn fallback<H: Handler<T>, T>(self, handler: H) -> Self {
+        self.register(Target::Fallback, std::any::type_name::<H>(), boxed(handler))
+    }
+
+    /// Adds connection middleware for this namespace: an `async fn` of extractors returning
+    /// `Result<(), ConnectError>` (see [`crate::handler::middleware`]). Middleware runs in order,
+    /// after the server-wide middleware, before the socket joins the namespace; the first
+    /// `Err` refuses the connection with that error.
+    pub fn middleware<M: Middleware<T>, T>(mut self, middleware: M) -> Self {
+        self.def.middleware.push(boxed_middleware(middleware));
+        self
+    }
+}
