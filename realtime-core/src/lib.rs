@@ -5,7 +5,8 @@
 //! (checked by `tests/layers.rs`).
 //!
 //! 1. Foundation: [`config`] (every knob, the reference server's defaults), [`ratelimit`]
-//!    (the per-connection token bucket), `client_log` (bounded quoting of client data).
+//!    (the per-connection token bucket), `client_log` (bounded quoting of client data),
+//!    `wait` (waiting on a `Notify` without missing a wake-up).
 //! 2. Wire codecs, pure and fuzzed: [`wire`] (Engine.IO, Socket.IO, plain frames, WebSocket
 //!    frames, payloads, the per-connection codec).
 //! 3. Transports: [`websocket`] (our WebSocket connection and upgrade), [`engine`] (Engine.IO
@@ -44,6 +45,7 @@ pub mod ratelimit;
 pub mod server;
 pub mod session;
 pub mod shakehand;
+mod wait;
 pub mod websocket;
 pub mod wire;
 

@@ -14,7 +14,7 @@ use std::{
 
 /// Bottom to top. A module may use its own layer and the layers before it.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundation", &["config", "client_log", "ratelimit"]),
+    ("foundation", &["config", "client_log", "ratelimit", "wait"]),
     ("wire codecs", &["wire"]),
     ("transports", &["websocket", "engine"]),
     ("live objects", &["live"]),

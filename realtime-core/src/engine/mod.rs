@@ -118,25 +118,26 @@ impl EngineError {
     }
 }
 
-/// The query parameters Engine.IO requests carry.
+/// The query parameters Engine.IO requests carry (percent-decoded, like every query the
+/// server reads).
 #[derive(Debug, Default)]
-struct EngineQuery<'a> {
-    eio: Option<&'a str>,
-    transport: Option<&'a str>,
-    sid: Option<&'a str>,
+struct EngineQuery {
+    eio: Option<String>,
+    transport: Option<String>,
+    sid: Option<String>,
 }
 
-impl<'a> EngineQuery<'a> {
-    fn parse(query: &'a str) -> EngineQuery<'a> {
+impl EngineQuery {
+    fn parse(query: &str) -> EngineQuery {
         let mut q = EngineQuery::default();
-        for pair in query.split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k {
-                "EIO" => q.eio = Some(v),
-                "transport" => q.transport = Some(v),
-                "sid" => q.sid = Some(v),
-                _ => {}
-            }
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match &*k {
+                "EIO" => &mut q.eio,
+                "transport" => &mut q.transport,
+                "sid" => &mut q.sid,
+                _ => continue,
+            };
+            *slot = Some(v.into_owned());
         }
         q
     }
@@ -183,16 +184,15 @@ impl<H: EngineHandler> Engine<H> {
     /// Serves one HTTP request to the Engine.IO path.
     pub async fn handle(self: Arc<Self>, request: Request) -> Response {
         let (mut parts, body) = request.into_parts();
-        let query = parts.uri.query().unwrap_or("").to_owned();
-        let query = EngineQuery::parse(&query);
+        let query = EngineQuery::parse(parts.uri.query().unwrap_or(""));
 
-        let transport = match query.transport {
+        let transport = match query.transport.as_deref() {
             Some("polling") if self.config.polling => TransportKind::Polling,
             Some("websocket") if self.config.websocket => TransportKind::WebSocket,
             _ => return EngineError::UnknownTransport.response(),
         };
 
-        if let Some(sid) = query.sid {
+        if let Some(sid) = query.sid.as_deref() {
             let Some(entry) = self.sessions.get(sid).map(|e| Arc::clone(e.value())) else {
                 return EngineError::UnknownSid.response();
             };
@@ -232,7 +232,7 @@ impl<H: EngineHandler> Engine<H> {
         if parts.method != Method::GET {
             return EngineError::BadHandshakeMethod.response();
         }
-        if query.eio != Some("4") {
+        if query.eio.as_deref() != Some("4") {
             return EngineError::UnsupportedProtocolVersion.response();
         }
         if let Some(allow) = &self.config.allow_request {

@@ -14,7 +14,10 @@ use std::{
 
 use tokio::sync::Notify;
 
-use crate::wire::engineio::{Frame, PacketType};
+use crate::wire::{
+    engineio::{Frame, PacketType},
+    websocket::{decoder::WsError, frame::CloseFrame},
+};
 
 /// A session id: 20 URL-safe characters, like the reference server's.
 pub type Sid = Arc<str>;
@@ -343,16 +346,24 @@ impl EngineSession {
 
     /// Resolves once the session is closed.
     pub async fn closed(&self) {
-        loop {
-            let notified = self.closed_notify.notified();
-            tokio::pin!(notified);
-            // Registered before the check: a close between the two still wakes us.
-            notified.as_mut().enable();
-            if self.is_closed() {
-                return;
+        crate::wait::until(&self.closed_notify, || self.is_closed()).await
+    }
+
+    /// Closes the session for an error reading its WebSocket, saying why in the log; returns
+    /// the close frame to answer with (none when the connection itself failed).
+    pub(crate) fn close_for_read_error(&self, err: &WsError) -> Option<CloseFrame> {
+        match err {
+            WsError::Io(_) => self.close(CloseReason::TransportError),
+            WsError::TooBig { .. } => {
+                tracing::warn!(sid = %self.sid, "websocket message over max_payload: closing with 1009");
+                self.close(CloseReason::ParseError);
             }
-            notified.await;
+            _ => {
+                tracing::warn!(sid = %self.sid, reason = %err, "protocol error: closing session");
+                self.close(CloseReason::ParseError);
+            }
         }
+        err.close_frame()
     }
 
     pub(crate) fn on_pong(&self) {

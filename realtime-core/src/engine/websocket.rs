@@ -11,7 +11,7 @@ use crate::{
     wire::{
         engineio as packet,
         websocket::{
-            decoder::{Incoming, WsError},
+            decoder::Incoming,
             frame::{close_code, CloseFrame},
         },
     },
@@ -170,17 +170,7 @@ async fn io_loop<H: EngineHandler>(
                         close_frame = Some(CloseFrame { code: close_code::PROTOCOL, reason: "parse error".into() });
                     }
                 }
-                Some(Err(err)) => {
-                    if let WsError::TooBig { .. } = err {
-                        tracing::warn!(sid = %session.sid(), "websocket message over max_payload: closing with 1009");
-                        session.close(CloseReason::ParseError);
-                    } else if let WsError::Io(_) = err {
-                        session.close(CloseReason::TransportError);
-                    } else {
-                        engine.protocol_error(session, &err.to_string());
-                    }
-                    close_frame = err.close_frame();
-                }
+                Some(Err(err)) => close_frame = session.close_for_read_error(&err),
                 None => session.close(CloseReason::TransportClose),
             },
         }

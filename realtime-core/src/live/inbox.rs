@@ -133,15 +133,7 @@ impl Inbox {
 
     /// Resolves once another event may be read from the connection.
     pub(crate) async fn ready(&self) {
-        loop {
-            let progress = self.progress.notified();
-            tokio::pin!(progress);
-            progress.as_mut().enable();
-            if self.has_room() {
-                return;
-            }
-            progress.await;
-        }
+        crate::wait::until(&self.progress, || self.has_room()).await
     }
 
     /// Starts the queued handlers in order until the queue is empty.
@@ -189,15 +181,8 @@ impl Inbox {
     }
 
     async fn wait_for_a_free_slot(&self) {
-        loop {
-            let progress = self.progress.notified();
-            tokio::pin!(progress);
-            progress.as_mut().enable();
-            if self.in_flight.load(Ordering::Acquire) < self.bounds.in_flight {
-                return;
-            }
-            progress.await;
-        }
+        let free = || self.in_flight.load(Ordering::Acquire) < self.bounds.in_flight;
+        crate::wait::until(&self.progress, free).await
     }
 }
 

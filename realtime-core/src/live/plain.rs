@@ -22,7 +22,7 @@ use crate::{
         plain::{self, PlainFrame},
         socketio::placeholder,
         websocket::{
-            decoder::{Incoming, WsError},
+            decoder::Incoming,
             frame::{close_code, CloseFrame},
         },
     },
@@ -128,20 +128,7 @@ async fn run(core: Arc<Core>, request: RequestHead, nsp: String, mut ws: Box<Upg
                     }
                 }
                 Some(Ok(Incoming::Close(_))) | None => session.close(CloseReason::TransportClose),
-                Some(Err(err)) => {
-                    match &err {
-                        WsError::Io(_) => session.close(CloseReason::TransportError),
-                        WsError::TooBig { .. } => {
-                            tracing::warn!(socket = %socket.id(), "plain websocket message over max_payload: closing with 1009");
-                            session.close(CloseReason::ParseError);
-                        }
-                        _ => {
-                            tracing::warn!(socket = %socket.id(), reason = %err, "plain websocket: bad frame, closing");
-                            session.close(CloseReason::ParseError);
-                        }
-                    }
-                    close_frame = err.close_frame();
-                }
+                Some(Err(err)) => close_frame = session.close_for_read_error(&err),
             },
         }
     }

@@ -271,22 +271,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0xA1, 0x02, 0xB3, 0x44];
-        let mut out = vec![first];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n <= 0xFFFF => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        out
+        crate::wire::websocket::frame::client_frame(first, payload, [0xA1, 0x02, 0xB3, 0x44])
     }
 
     async fn all(conn: &mut WsConn<tokio::io::DuplexStream>) -> Vec<Incoming> {
