@@ -156,13 +156,14 @@ async fn binary_from_server(socket: Socket) {
         .arg("server")
         .expect("serializable")
         .binary_arg(vec![1u8, 2, 3]);
-    let n = payload.binary.len();
-    payload.args.push(json!({
-        "nested": { "buf": { "_placeholder": true, "num": n } },
-        "list": ["x", { "_placeholder": true, "num": n + 1 }],
-    }));
-    payload.binary.push(vec![4u8, 5, 6].into());
-    payload.binary.push(vec![7u8, 8].into());
+    let buf = payload.attach(vec![4u8, 5, 6]);
+    let item = payload.attach(vec![7u8, 8]);
+    let payload = payload
+        .arg(json!({
+            "nested": { "buf": Payload::placeholder(buf) },
+            "list": ["x", Payload::placeholder(item)],
+        }))
+        .expect("serializable");
     let _ = socket.emit_payload("binary-from-server", &payload);
 }
 
@@ -225,7 +226,7 @@ async fn count(ack: AckSender, State(counter): State<Counter>) {
 async fn numeric(socket: Socket, Event(event): Event, payload: Payload) {
     let _ = socket.emit(
         "numeric",
-        &json!({ "event": &*event, "args": payload.args }),
+        &json!({ "event": &*event, "args": payload.values().unwrap_or_default() }),
     );
 }
 
@@ -240,10 +241,9 @@ async fn message(socket: Socket, ack: AckSender, Bin(attachments): Bin, payload:
         let _ = socket.emit_payload("message", &payload);
         return;
     }
-    let reply = match payload.args.first() {
-        Some(Value::String(s)) => Value::from(format!("{}!!!", s.to_uppercase())),
-        Some(other) => other.clone(),
-        None => Value::Null,
+    let reply = match payload.get::<Value>(0).unwrap_or(Value::Null) {
+        Value::String(s) => Value::from(format!("{}!!!", s.to_uppercase())),
+        other => other,
     };
     if ack.expected() {
         let _ = ack.send(&reply);
@@ -255,7 +255,7 @@ async fn message(socket: Socket, ack: AckSender, Bin(attachments): Bin, payload:
 async fn unknown_event(socket: Socket, Event(event): Event, payload: Payload) {
     let _ = socket.emit(
         "unknown-event",
-        &json!({ "event": &*event, "args": payload.args }),
+        &json!({ "event": &*event, "args": payload.values().unwrap_or_default() }),
     );
 }
 

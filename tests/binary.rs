@@ -139,13 +139,13 @@ async fn server_to_client_ack_with_binary_both_ways() {
     ws.send_bin(&[7, 7]).await;
     let reply = within("binary ack", ask).await.unwrap().unwrap();
     assert_eq!(
-        reply.args,
+        reply.values().unwrap(),
         vec![
             json!("ok"),
             serde_json::from_str::<serde_json::Value>(PH0).unwrap()
         ]
     );
-    assert_eq!(reply.binary, vec![bytes::Bytes::from_static(&[7, 7])]);
+    assert_eq!(reply.binary(), [bytes::Bytes::from_static(&[7, 7])]);
 }
 
 #[tokio::test]

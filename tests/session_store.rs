@@ -640,9 +640,11 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
         "the refused event never ran"
     );
     ws.send_text(r#"424["whoami"]"#).await;
+    let reply = ws.recv_text().await;
+    let reply: Value = serde_json::from_str(reply.strip_prefix("434").expect("the ack")).unwrap();
     assert_eq!(
-        ws.recv_text().await,
-        r#"434[{"clientID":"alice","userid":"alice","data":{"name":"alice","level":3}}]"#
+        reply,
+        json!([{"clientID":"alice","userid":"alice","data":{"name":"alice","level":3}}])
     );
 
     // The timestamp as a string (weroll clients), on a second connection of alice.

@@ -45,14 +45,8 @@ async fn try_num(ack: AckSender, TryData(n): TryData<u32>) {
 
 async fn fallback(socket: Socket, Event(name): Event, payload: Payload) {
     let mut args = vec![Value::from(&*name)];
-    args.extend(payload.args);
-    let _ = socket.emit_payload(
-        "fallback",
-        &Payload {
-            args,
-            binary: Vec::new(),
-        },
-    );
+    args.extend(payload.values().unwrap_or_default());
+    let _ = socket.emit_payload("fallback", &Payload::from_values(args));
 }
 
 #[derive(Clone)]

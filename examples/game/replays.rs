@@ -12,7 +12,7 @@ use realtime::{event, Bin, Payload, Socket};
 async fn replay(Bin(chunks): Bin, payload: Payload) -> Payload {
     let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
     let summary = serde_json::json!({
-        "args": payload.args.len(),
+        "args": payload.len(),
         "chunks": chunks.len(),
         "bytes": joined.len(),
     });

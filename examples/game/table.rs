@@ -106,8 +106,7 @@ async fn roll(socket: Socket, ack: AckSender, Data(roll): Data<Roll>) {
     let dice: Vec<u8> = (0..roll.dice.clamp(1, 6)).map(|_| die()).collect();
     let news = serde_json::json!({ "by": socket.id().as_str(), "dice": dice });
     if ack.expected() {
-        let mut reply = Payload::new();
-        reply.args = dice.iter().map(|&d| d.into()).collect();
+        let reply = Payload::from_values(dice.iter().map(|&d| d.into()));
         let _ = ack.send_payload(&reply);
         let _ = socket.to(roll.table).emit("rolled", &news);
     } else {

@@ -280,7 +280,7 @@ impl EventGate for Shakehand {
             state::PENDING if event == INIT_EVENT => {
                 gate.set(&queued, state::VERIFYING);
                 drop(queued);
-                let data = payload.args.into_iter().next().unwrap_or(Value::Null);
+                let data = payload.get::<Value>(0).unwrap_or(Value::Null);
                 tokio::spawn(verify(
                     Arc::clone(&self.config),
                     socket.clone(),

@@ -25,14 +25,22 @@ use realtime_core::wire::engineio::{
     Packet as EioPacket, PacketType,
 };
 use realtime_core::wire::socketio::{
-    check_placeholders, encode, header, parse, placeholder, AckBody, EventBody, One, PacketData,
-    PacketKind, ParseError, MAX_ATTACHMENTS, RESERVED_EVENTS,
+    check_placeholders, check_raw_placeholders, encode, header, parse, placeholder, AckBody,
+    EventBody, One, PacketData, PacketKind, ParseError, RawArg, MAX_ATTACHMENTS, RESERVED_EVENTS,
 };
 use serde_json::{json, Map, Value};
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------
+
+/// Arguments as the parser keeps them: JSON text.
+fn raws(values: &[serde_json::Value]) -> Vec<RawArg> {
+    values
+        .iter()
+        .map(|v| serde_json::value::to_raw_value(v).unwrap())
+        .collect()
+}
 
 /// `default` cases unless `PROPTEST_CASES` says otherwise; no regression files are written.
 fn config(default: u32) -> ProptestConfig {
@@ -245,13 +253,13 @@ fn exercise(text: &str) {
                 ));
                 assert!(!RESERVED_EVENTS.contains(&event.as_str()), "{sio:?}");
                 for n in [0, p.attachments, MAX_ATTACHMENTS, usize::MAX] {
-                    let _ = check_placeholders(args, n);
+                    let _ = check_raw_placeholders(args, n);
                 }
             }
             PacketData::Ack(args) => {
                 assert!(matches!(p.kind, PacketKind::Ack | PacketKind::BinaryAck));
                 for n in [0, p.attachments, MAX_ATTACHMENTS, usize::MAX] {
-                    let _ = check_placeholders(args, n);
+                    let _ = check_raw_placeholders(args, n);
                 }
             }
         }
@@ -382,7 +390,7 @@ proptest! {
         prop_assert_eq!(p.attachments, attachments);
         prop_assert_eq!(p.nsp, nsp.as_str());
         prop_assert_eq!(p.ack_id, ack);
-        prop_assert_eq!(p.data, PacketData::Event { event, args });
+        prop_assert_eq!(p.data, PacketData::Event { event, args: raws(&args) });
     }
 
     /// The single-argument form (`One`) encodes the same as a one-element slice.
@@ -393,7 +401,7 @@ proptest! {
         prop_assert_eq!(&encoded, &slice);
         let p = parse_encoded(&encoded);
         prop_assert_eq!((p.nsp, p.ack_id), (nsp.as_str(), ack));
-        prop_assert_eq!(p.data, PacketData::Event { event, args: vec![arg] });
+        prop_assert_eq!(p.data, PacketData::Event { event, args: raws(&[arg]) });
     }
 
     #[test]
@@ -407,7 +415,7 @@ proptest! {
         prop_assert_eq!(p.attachments, attachments);
         prop_assert_eq!(p.nsp, nsp.as_str());
         prop_assert_eq!(p.ack_id, ack);
-        prop_assert_eq!(p.data, PacketData::Ack(args));
+        prop_assert_eq!(p.data, PacketData::Ack(raws(&args)));
     }
 
     #[test]
@@ -567,7 +575,7 @@ fn arbitrary_floats_round_trip() {
         p.data,
         PacketData::Event {
             event: "f".into(),
-            args: vec![json!(sent)]
+            args: raws(&[json!(sent)])
         }
     );
 
@@ -576,7 +584,7 @@ fn arbitrary_floats_round_trip() {
         prop_assume!(f.is_finite());
         let encoded = encode(PacketKind::Ack, 0, "/", None, &AckBody(&[json!(f)][..])).unwrap();
         let p = parse_encoded(&encoded);
-        prop_assert_eq!(p.data, PacketData::Ack(vec![json!(f)]), "{}", encoded);
+        prop_assert_eq!(p.data, PacketData::Ack(raws(&[json!(f)])), "{}", encoded);
     });
 }
 
@@ -756,7 +764,7 @@ proptest! {
             &EventBody { event: "up", args: &One(&placeholder(num)) }).unwrap();
         let p = parse_encoded(&encoded);
         let PacketData::Event { args, .. } = p.data else { panic!("not an event") };
-        prop_assert_eq!(check_placeholders(&args, p.attachments).is_ok(), num < attachments);
+        prop_assert_eq!(check_raw_placeholders(&args, p.attachments).is_ok(), num < attachments);
     }
 }
 

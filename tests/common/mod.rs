@@ -782,12 +782,6 @@ pub async fn numeric(
     payload: realtime::Payload,
 ) {
     let mut args = vec![serde_json::Value::from(&*name)];
-    args.extend(payload.args);
-    let _ = socket.emit_payload(
-        "got",
-        &realtime::Payload {
-            args,
-            binary: Vec::new(),
-        },
-    );
+    args.extend(payload.values().unwrap_or_default());
+    let _ = socket.emit_payload("got", &realtime::Payload::from_values(args));
 }

@@ -278,13 +278,24 @@ impl<H: EngineHandler> Engine<H> {
         } else {
             &[]
         };
-        let json = serde_json::json!({
-            "sid": sid,
-            "upgrades": upgrades,
-            "pingInterval": self.config.ping_interval.as_millis() as u64,
-            "pingTimeout": self.config.ping_timeout.as_millis() as u64,
-            "maxPayload": self.config.max_payload,
-        });
+        // A struct, to keep the reference server's key order.
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Open<'a> {
+            sid: &'a str,
+            upgrades: &'a [&'a str],
+            ping_interval: u64,
+            ping_timeout: u64,
+            max_payload: usize,
+        }
+        let json = serde_json::to_string(&Open {
+            sid,
+            upgrades,
+            ping_interval: self.config.ping_interval.as_millis() as u64,
+            ping_timeout: self.config.ping_timeout.as_millis() as u64,
+            max_payload: self.config.max_payload,
+        })
+        .expect("the open packet serializes");
         format!("0{json}")
     }
 

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::{
     live::{
@@ -49,7 +48,11 @@ pub(crate) fn reject(ctx: &EventContext, message: &dyn std::fmt::Display) {
                 .send_reply(to, &crate::wire::payload::error_payload(message.into()));
         }
         None => {
-            let body = serde_json::json!({ "event": preview(&ctx.event), "error": message });
+            let event = preview(&ctx.event);
+            let body = crate::wire::payload::ErrorEvent {
+                event: &event,
+                error: &message,
+            };
             let _ = ctx.socket.emit("$error", &body);
         }
     }
@@ -127,23 +130,30 @@ pub struct DataRejection {
     source: serde_json::Error,
 }
 
-fn first_arg(ctx: &mut EventContext) -> Value {
-    if ctx.payload.args.is_empty() {
-        Value::Null
-    } else {
-        ctx.payload.args.swap_remove(0)
-    }
+/// Deserializes the event's first argument straight from the JSON text it arrived as (no
+/// intermediate `serde_json::Value`); a missing argument deserializes from `null`.
+///
+/// On failure the error comes from deserializing a `serde_json::Value` of the argument
+/// instead: the same message without "at line 1 column 3", a position within one argument
+/// that means nothing to the client. Failures are rare; the detour costs only then.
+fn first_arg<T: DeserializeOwned>(ctx: &mut EventContext) -> Result<T, serde_json::Error> {
+    let raw = ctx.payload.take_first();
+    let text = raw.as_deref().map_or("null", |r| r.get());
+    serde_json::from_str(text).or_else(|err| {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => serde_json::from_value(value),
+            Err(_) => Err(err),
+        }
+    })
 }
 
 impl<T: DeserializeOwned + Send + 'static> FromEvent for Data<T> {
     type Rejection = DataRejection;
     fn from_event(ctx: &mut EventContext) -> Result<Self, Self::Rejection> {
-        serde_json::from_value(first_arg(ctx))
-            .map(Data)
-            .map_err(|source| DataRejection {
-                event: ctx.event.clone(),
-                source,
-            })
+        first_arg(ctx).map(Data).map_err(|source| DataRejection {
+            event: ctx.event.clone(),
+            source,
+        })
     }
 }
 
@@ -154,7 +164,7 @@ pub struct TryData<T>(pub Result<T, serde_json::Error>);
 impl<T: DeserializeOwned + Send + 'static> FromEvent for TryData<T> {
     type Rejection = std::convert::Infallible;
     fn from_event(ctx: &mut EventContext) -> Result<Self, Self::Rejection> {
-        Ok(TryData(serde_json::from_value(first_arg(ctx))))
+        Ok(TryData(first_arg(ctx)))
     }
 }
 
@@ -172,7 +182,7 @@ pub struct Bin(pub Vec<bytes::Bytes>);
 impl FromEventParts for Bin {
     type Rejection = std::convert::Infallible;
     fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
-        Ok(Bin(ctx.payload.binary.clone()))
+        Ok(Bin(ctx.payload.binary().to_vec()))
     }
 }
 
@@ -204,9 +214,7 @@ impl AckSender {
     /// Replies with one argument.
     pub fn send<T: serde::Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
         match self.reply_to {
-            Some(to) => self
-                .socket
-                .send_reply(to, &Payload::from_value(serde_json::to_value(data)?)),
+            Some(to) => self.socket.send_reply(to, &Payload::new().arg(data)?),
             None => Ok(()),
         }
     }

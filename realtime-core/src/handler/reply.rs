@@ -17,7 +17,10 @@
 use serde::{ser, Serialize};
 use serde_json::Value;
 
-use crate::wire::payload::{error_payload, Payload};
+use crate::wire::{
+    payload::{error_payload, error_payload_raw, Payload},
+    socketio::RawArg,
+};
 
 /// What a handler's return value does with the client's ack.
 #[diagnostic::on_unimplemented(
@@ -41,7 +44,7 @@ impl Reply {
 
     /// A reply with one argument.
     pub fn ok(value: impl Serialize) -> Reply {
-        Reply(Some(Payload::from_value(to_value(value))))
+        Reply(Some(Payload::from_raw(vec![to_raw(&value)], Vec::new())))
     }
 
     /// The documented error reply: `{"error": message}`.
@@ -71,17 +74,19 @@ impl<T: Serialize + Send + 'static> IntoReply for T {
     fn into_reply(self) -> Option<Payload> {
         Some(match self.serialize(ResultProbe) {
             Ok(Probed::Unit) => Payload::new(),
-            Ok(Probed::Ok(value)) => Payload::from_value(value),
-            Ok(Probed::Err(error)) => error_payload(error),
-            Err(NotAResult) => Payload::from_value(to_value(self)),
+            Ok(Probed::Ok(value)) => Payload::from_raw(vec![value], Vec::new()),
+            Ok(Probed::Err(error)) => error_payload_raw(error),
+            Err(NotAResult) => Payload::from_raw(vec![to_raw(&self)], Vec::new()),
         })
     }
 }
 
-fn to_value(value: impl Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or_else(|err| {
+/// Serializes a reply argument straight to JSON text (a struct keeps its field order).
+fn to_raw<T: Serialize + ?Sized>(value: &T) -> RawArg {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|err| {
         tracing::error!(%err, "handler reply could not be serialized");
-        serde_json::json!({ "error": format!("reply could not be serialized: {err}") })
+        let error = serde_json::json!({ "error": format!("reply could not be serialized: {err}") });
+        serde_json::value::to_raw_value(&error).expect("a Value always serializes")
     })
 }
 
@@ -95,8 +100,8 @@ struct ResultProbe;
 
 enum Probed {
     Unit,
-    Ok(Value),
-    Err(Value),
+    Ok(RawArg),
+    Err(RawArg),
 }
 
 #[derive(Debug)]
@@ -145,8 +150,8 @@ impl ser::Serializer for ResultProbe {
         value: &T,
     ) -> Result<Probed, NotAResult> {
         match (name, variant) {
-            ("Result", "Ok") => Ok(Probed::Ok(to_value(value))),
-            ("Result", "Err") => Ok(Probed::Err(to_value(value))),
+            ("Result", "Ok") => Ok(Probed::Ok(to_raw(value))),
+            ("Result", "Err") => Ok(Probed::Err(to_raw(value))),
             _ => Err(NotAResult),
         }
     }

@@ -136,8 +136,8 @@ impl BroadcastOperator {
                 protocol,
                 self.ns.name(),
                 event,
-                &payload.args[..],
-                &payload.binary,
+                payload.raw_args(),
+                payload.binary(),
                 None,
             )
         };

@@ -245,7 +245,7 @@ impl EngineHandler for SocketIoLayer {
                     PacketData::Event { args, .. } | PacketData::Ack(args) => args,
                     _ => return Err("attachments on a packet that cannot carry them".into()),
                 };
-                packet::check_placeholders(args, p.binary.len()).map_err(|e| e.to_string())?;
+                packet::check_raw_placeholders(args, p.binary.len()).map_err(|e| e.to_string())?;
                 self.dispatch(client, &p.nsp, p.ack_id, p.data, p.binary)
             }
         }
@@ -309,7 +309,8 @@ impl SocketIoLayer {
                         Preview(nsp)
                     )
                 })?;
-                socket.dispatch_event(event, Payload { args, binary }, ack_id.map(ReplyTo::Ack));
+                let payload = Payload::from_raw(args, binary);
+                socket.dispatch_event(event, payload, ack_id.map(ReplyTo::Ack));
                 Ok(())
             }
             PacketData::Ack(args) => {
@@ -320,7 +321,7 @@ impl SocketIoLayer {
                     )
                 })?;
                 let id = ack_id.ok_or("ack packet without an ack id")?;
-                socket.on_ack(id, Payload { args, binary });
+                socket.on_ack(id, Payload::from_raw(args, binary));
                 Ok(())
             }
             PacketData::ConnectError(_) => Err("CONNECT_ERROR is a server → client packet".into()),
@@ -432,13 +433,13 @@ async fn admit(client: Arc<Connection>, socket: Socket) {
 pub(crate) fn refuse(client: &Connection, nsp: &str, err: &ConnectError) {
     match client.codec {
         Codec::SocketIo => {
-            if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &err.to_json())
-            {
+            if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &err.body()) {
                 client.send_text(text);
             }
         }
         Codec::Plain => {
-            let frame = serde_json::json!(["$error", err.to_json()]).to_string();
+            let frame = serde_json::to_string(&("$error", err.body()))
+                .expect("a CONNECT_ERROR body serializes");
             let _ = client.session.send(Frame::Text(frame.into()));
             client.session.close(CloseReason::ForcedClose);
         }

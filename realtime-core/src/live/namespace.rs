@@ -46,13 +46,18 @@ impl ConnectError {
         self
     }
 
-    /// The CONNECT_ERROR body: `{"message": ..., "data": ...}`.
-    pub(crate) fn to_json(&self) -> Value {
-        let mut body = serde_json::json!({ "message": self.message });
-        if let Some(data) = &self.data {
-            body["data"] = data.clone();
+    /// The CONNECT_ERROR body: `{"message": ..., "data": ...}`, in the reference order.
+    pub(crate) fn body(&self) -> impl Serialize + '_ {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data: Option<&'a Value>,
         }
-        body
+        Body {
+            message: &self.message,
+            data: self.data.as_ref(),
+        }
     }
 }
 

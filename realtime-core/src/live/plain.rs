@@ -20,7 +20,6 @@ use crate::{
         codec::Codec,
         payload::Payload,
         plain::{self, PlainFrame},
-        socketio::placeholder,
         websocket::{
             decoder::Incoming,
             frame::{close_code, CloseFrame},
@@ -118,7 +117,7 @@ async fn run(core: Arc<Core>, request: RequestHead, nsp: String, mut ws: Box<Upg
                     }
                 }
                 Some(Ok(Incoming::Binary(bytes))) => {
-                    let payload = Payload { args: vec![placeholder(0)], binary: vec![bytes] };
+                    let payload = Payload::new().binary_arg(bytes);
                     socket.dispatch_event("message".into(), payload, None);
                 }
                 Some(Ok(Incoming::Pong)) => awaiting_pong = None,
@@ -178,19 +177,10 @@ fn on_text(socket: &super::socket::Socket, text: &str) -> Result<(), &'static st
             ack_id,
         } => socket.dispatch_event(
             event,
-            Payload {
-                args,
-                binary: Vec::new(),
-            },
+            Payload::from_raw(args, Vec::new()),
             ack_id.map(ReplyTo::Ack),
         ),
-        PlainFrame::Ack { id, args } => socket.on_ack(
-            id,
-            Payload {
-                args,
-                binary: Vec::new(),
-            },
-        ),
+        PlainFrame::Ack { id, args } => socket.on_ack(id, Payload::from_raw(args, Vec::new())),
         // A bare message, answered in raw text.
         PlainFrame::Raw(text) => socket.dispatch_event(
             "message".into(),

@@ -220,8 +220,8 @@ impl Socket {
             self.codec(),
             self.ns(),
             event,
-            &payload.args[..],
-            &payload.binary,
+            payload.raw_args(),
+            payload.binary(),
             None,
         )?)
     }
@@ -256,17 +256,12 @@ impl Socket {
         data: &T,
         timeout: Duration,
     ) -> Result<R, AckError> {
-        let mut reply = self
+        let reply = self
             .ack_round_trip(timeout, |id| {
                 codec::encode_event(self.codec(), self.ns(), event, &One(data), &[], Some(id))
             })
             .await?;
-        let first = if reply.args.is_empty() {
-            Value::Null
-        } else {
-            reply.args.swap_remove(0)
-        };
-        Ok(serde_json::from_value(first)?)
+        Ok(reply.get(0)?)
     }
 
     /// Sends a payload (several arguments, binary) and waits for the whole ack reply.
@@ -281,8 +276,8 @@ impl Socket {
                 self.codec(),
                 self.ns(),
                 event,
-                &payload.args[..],
-                &payload.binary,
+                payload.raw_args(),
+                payload.binary(),
                 Some(id),
             )
         })
@@ -337,10 +332,10 @@ impl Socket {
                 self.codec(),
                 self.ns(),
                 id,
-                &payload.args[..],
-                &payload.binary,
+                payload.raw_args(),
+                payload.binary(),
             )?,
-            ReplyTo::RawText => codec::encode_raw_text_reply(&payload.args[..], &payload.binary)?,
+            ReplyTo::RawText => codec::encode_raw_text_reply(payload.raw_args(), payload.binary())?,
         };
         self.send_frames(frames)
     }
@@ -354,10 +349,11 @@ impl Socket {
             }
             None => {
                 let event = crate::client_log::preview(event);
-                let _ = self.emit(
-                    "$error",
-                    &serde_json::json!({ "event": event, "error": message }),
-                );
+                let body = crate::wire::payload::ErrorEvent {
+                    event: &event,
+                    error: message,
+                };
+                let _ = self.emit("$error", &body);
             }
         }
     }
@@ -683,20 +679,21 @@ pub(crate) fn client_room(client_id: &str) -> Room {
 /// weroll's compact form `["m", [event, ...args]]` → `(event, args)`. Anything else is left
 /// as the event `m`.
 fn unwrap_compact(event: String, mut payload: Payload) -> (String, Payload) {
-    let Some(Value::Array(inner)) = payload.args.first_mut() else {
+    use crate::wire::socketio::{is_reserved, raw_event_name, RawArg};
+    let Some(first) = payload.raw(0) else {
         return (event, payload);
     };
-    use crate::wire::socketio::{event_name, is_reserved};
+    let Ok(mut inner) = serde_json::from_str::<Vec<RawArg>>(first.get()) else {
+        return (event, payload);
+    };
     let Some(name) = inner
         .first()
-        .cloned()
-        .and_then(event_name)
+        .and_then(|n| raw_event_name(n))
         .filter(|n| !is_reserved(n))
     else {
         return (event, payload);
     };
-    let mut inner = std::mem::take(inner);
     inner.remove(0);
-    payload.args.splice(0..1, inner);
+    payload.splice_first(inner);
     (name, payload)
 }

@@ -47,13 +47,7 @@ pub(crate) fn encode_event<A: Args + ?Sized>(
     match codec {
         Codec::SocketIo => encode_sio(PacketKind::Event, nsp, ack_id, &body, binary),
         Codec::Plain => {
-            let mut text = if binary.is_empty() {
-                serde_json::to_string(&body)?
-            } else {
-                let mut v = serde_json::to_value(&body)?;
-                inline_binary(&mut v, binary);
-                v.to_string()
-            };
+            let mut text = plain_array(&body, binary)?;
             if let Some(id) = ack_id {
                 // `[event, data, ackId]`: the plain client answers `["$ack", ackId, ...]`.
                 text.pop();
@@ -76,20 +70,12 @@ pub(crate) fn encode_ack<A: Args + ?Sized>(
     match codec {
         Codec::SocketIo => encode_sio(PacketKind::Ack, nsp, Some(ack_id), &AckBody(args), binary),
         Codec::Plain => {
-            // `["$ack", ackId, ...args]`
-            let mut v = serde_json::to_value(AckBody(args))?;
-            inline_binary(&mut v, binary);
-            let Value::Array(items) = v else {
-                unreachable!("acks serialize as arrays")
-            };
-            let mut out = Vec::with_capacity(items.len() + 2);
-            out.push(Value::from("$ack"));
-            out.push(Value::from(ack_id));
-            out.extend(items);
-            Ok(SmallVec::from_elem(
-                Frame::Text(Value::Array(out).to_string().into()),
-                1,
-            ))
+            // `["$ack", ackId, ...args]`: the arguments' array with the prefix spliced in.
+            let items = plain_array(&AckBody(args), binary)?;
+            let rest = if items == "[]" { "]" } else { &items[1..] };
+            let sep = if items == "[]" { "" } else { "," };
+            let text = format!(r#"["$ack",{ack_id}{sep}{rest}"#);
+            Ok(SmallVec::from_elem(Frame::Text(text.into()), 1))
         }
     }
 }
@@ -101,18 +87,32 @@ pub(crate) fn encode_raw_text_reply<A: Args + ?Sized>(
     args: &A,
     binary: &[Bytes],
 ) -> Result<Frames, EncodeError> {
-    let mut v = serde_json::to_value(AckBody(args))?;
-    inline_binary(&mut v, binary);
-    let text = match v {
-        Value::Array(items) if items.is_empty() => return Ok(SmallVec::new()),
-        Value::Array(mut items) if items.len() == 1 => match items.pop() {
-            Some(Value::String(s)) => s,
-            Some(other) => other.to_string(),
-            None => String::new(),
-        },
-        other => other.to_string(),
+    let text = match args.count() {
+        0 => return Ok(SmallVec::new()),
+        1 => {
+            let array = plain_array(&AckBody(args), binary)?;
+            let element = &array[1..array.len() - 1];
+            // A string is sent as the text it holds; anything else as its JSON.
+            match serde_json::from_str::<String>(element) {
+                Ok(s) if element.starts_with('"') => s,
+                _ => element.to_owned(),
+            }
+        }
+        _ => plain_array(&AckBody(args), binary)?,
     };
     Ok(SmallVec::from_elem(Frame::Text(text.into()), 1))
+}
+
+/// A JSON array (an event's or ack's body) for a plain client: written as it serializes
+/// (arguments keep their text and key order), and only when there are attachments rebuilt
+/// with each placeholder replaced by its bytes inline.
+fn plain_array<T: Serialize + ?Sized>(body: &T, binary: &[Bytes]) -> Result<String, EncodeError> {
+    if binary.is_empty() {
+        return Ok(serde_json::to_string(body)?);
+    }
+    let mut v = serde_json::to_value(body)?;
+    inline_binary(&mut v, binary);
+    Ok(v.to_string())
 }
 
 fn encode_sio<T: Serialize + ?Sized>(
@@ -194,13 +194,13 @@ mod tests {
         let f = encode_event_one(Codec::Plain, "/", "msg", &"hi", Some(4)).unwrap();
         assert_eq!(text(&f), "[\"msg\",\"hi\",4]");
         let p = Payload::new().arg("x").unwrap().binary_arg(vec![1u8, 2]);
-        let f = encode_event(Codec::SocketIo, "/", "b", &p.args[..], &p.binary, None).unwrap();
+        let f = encode_event(Codec::SocketIo, "/", "b", p.raw_args(), p.binary(), None).unwrap();
         assert_eq!(
             text(&f),
             "451-[\"b\",\"x\",{\"_placeholder\":true,\"num\":0}]"
         );
         assert!(matches!(&f[1], Frame::Binary(b) if b[..] == [1, 2]));
-        let f = encode_event(Codec::Plain, "/", "b", &p.args[..], &p.binary, None).unwrap();
+        let f = encode_event(Codec::Plain, "/", "b", p.raw_args(), p.binary(), None).unwrap();
         assert_eq!(text(&f), "[\"b\",\"x\",{\"base64\":\"AQI=\"}]");
         let f = encode_ack(Codec::Plain, "/", 7, &[json!(1)][..], &[]).unwrap();
         assert_eq!(text(&f), "[\"$ack\",7,1]");

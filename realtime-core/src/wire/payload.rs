@@ -2,10 +2,10 @@
 //! attachments. Independent of how they travel (see [`super::codec`]).
 
 use bytes::Bytes;
-use serde::Serialize;
-use serde_json::Value;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{value::RawValue, Value};
 
-use super::socketio::{self as packet};
+use super::socketio::{self as packet, RawArg};
 
 /// A socket's id: 20 URL-safe characters, unique per connection and namespace.
 ///
@@ -61,13 +61,30 @@ impl std::fmt::Display for SocketId {
 
 /// The arguments of an event or ack, with any binary attachments.
 ///
-/// Binary values travel as attachments: each appears in `args` as a placeholder
-/// `{"_placeholder":true,"num":n}` standing for `binary[n]`, exactly as Socket.IO clients send
-/// and expect them (a JS client sees a `Buffer`/`ArrayBuffer` in that position).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Each argument is kept as the JSON text it arrived as (or was serialized to): a handler
+/// deserializes its type straight from that text ([`Payload::get`], `Data<T>`), without an
+/// intermediate `serde_json::Value`; and arguments relayed to other clients go out exactly
+/// as they came (key order, numbers to the last digit).
+///
+/// Binary values travel as attachments: each appears among the arguments as a placeholder
+/// `{"_placeholder":true,"num":n}` standing for `binary()[n]`, exactly as Socket.IO clients
+/// send and expect them (a JS client sees a `Buffer`/`ArrayBuffer` in that position).
+#[derive(Debug, Clone, Default)]
 pub struct Payload {
-    pub args: Vec<Value>,
-    pub binary: Vec<Bytes>,
+    args: Vec<RawArg>,
+    binary: Vec<Bytes>,
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.binary == other.binary
+            && self.args.len() == other.args.len()
+            && self
+                .args
+                .iter()
+                .zip(&other.args)
+                .all(|(a, b)| a.get() == b.get())
+    }
 }
 
 impl Payload {
@@ -76,31 +93,126 @@ impl Payload {
         Payload::default()
     }
 
-    /// Appends a JSON argument.
+    /// Appends an argument, serialized to JSON.
     pub fn arg(mut self, value: impl Serialize) -> Result<Payload, serde_json::Error> {
-        self.args.push(serde_json::to_value(value)?);
+        self.args.push(serde_json::value::to_raw_value(&value)?);
         Ok(self)
     }
 
     /// Appends a binary argument (sent as an attachment).
     pub fn binary_arg(mut self, bytes: impl Into<Bytes>) -> Payload {
-        self.args.push(packet::placeholder(self.binary.len()));
+        self.args.push(packet::raw_placeholder(self.binary.len()));
         self.binary.push(bytes.into());
         self
     }
 
+    /// Adds a binary attachment without an argument for it, and returns its number: put
+    /// [`Payload::placeholder`]`(num)` where it belongs inside an argument (binary nested in
+    /// objects or arrays).
+    pub fn attach(&mut self, bytes: impl Into<Bytes>) -> usize {
+        self.binary.push(bytes.into());
+        self.binary.len() - 1
+    }
+
+    /// The JSON value standing for attachment `num` inside an argument.
+    pub fn placeholder(num: usize) -> Value {
+        packet::placeholder(num)
+    }
+
     /// A payload of one JSON argument.
     pub fn from_value(value: Value) -> Payload {
+        Payload::from_values([value])
+    }
+
+    /// A payload of these JSON arguments.
+    pub fn from_values(values: impl IntoIterator<Item = Value>) -> Payload {
         Payload {
-            args: vec![value],
+            args: values
+                .into_iter()
+                .map(|v| serde_json::value::to_raw_value(&v).expect("a Value always serializes"))
+                .collect(),
             binary: Vec::new(),
         }
+    }
+
+    /// A payload of arguments as JSON text, and attachments.
+    pub(crate) fn from_raw(args: Vec<RawArg>, binary: Vec<Bytes>) -> Payload {
+        Payload { args, binary }
+    }
+
+    /// Number of arguments.
+    pub fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    /// Whether there is no argument.
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty()
+    }
+
+    /// Argument `index`, deserialized into `T`; a missing argument deserializes from `null`
+    /// (so `Option<T>` accepts it).
+    pub fn get<T: DeserializeOwned>(&self, index: usize) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.args.get(index).map_or("null", |a| a.get()))
+    }
+
+    /// Argument `index` as JSON text.
+    pub fn raw(&self, index: usize) -> Option<&RawValue> {
+        self.args.get(index).map(|a| &**a)
+    }
+
+    /// Every argument as a `serde_json::Value` (fails only for an argument nested deeper
+    /// than serde_json parses, 128 levels).
+    pub fn values(&self) -> Result<Vec<Value>, serde_json::Error> {
+        self.args
+            .iter()
+            .map(|a| serde_json::from_str(a.get()))
+            .collect()
+    }
+
+    /// The binary attachments, in placeholder order.
+    pub fn binary(&self) -> &[Bytes] {
+        &self.binary
+    }
+
+    /// The arguments as JSON text.
+    pub(crate) fn raw_args(&self) -> &[RawArg] {
+        &self.args
+    }
+
+    /// Takes the first argument out (for extractors that consume it).
+    pub(crate) fn take_first(&mut self) -> Option<RawArg> {
+        (!self.args.is_empty()).then(|| self.args.remove(0))
+    }
+
+    /// Replaces the first argument with `args` (unwrapping the compact form).
+    pub(crate) fn splice_first(&mut self, args: Vec<RawArg>) {
+        self.args.splice(0..1, args);
     }
 }
 
 /// `{"error": error}` as a one-argument payload.
 pub(crate) fn error_payload(error: Value) -> Payload {
     Payload::from_value(serde_json::json!({ "error": error }))
+}
+
+/// `{"error": error}` with `error` already JSON text (it keeps its own field order).
+pub(crate) fn error_payload_raw(error: RawArg) -> Payload {
+    #[derive(Serialize)]
+    struct ErrorReply {
+        error: RawArg,
+    }
+    let arg =
+        serde_json::value::to_raw_value(&ErrorReply { error }).expect("raw JSON always serializes");
+    Payload::from_raw(vec![arg], Vec::new())
+}
+
+/// The `$error` event's body, `{"event": ..., "error": ...}`, in that order: what a client
+/// receives when its event is refused and it asked for no ack.
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorEvent<'a> {
+    pub(crate) event: &'a str,
+    pub(crate) error: &'a str,
 }
 
 #[cfg(test)]

@@ -1,22 +1,22 @@
 //! The plain WebSocket JSON frames (see [`crate::docs::plain_websocket`]): what a client's
 //! text frame means. Encoding is in [`super::codec`].
 
-use serde_json::Value;
-
-use super::socketio::{check_placeholders, event_name, is_reserved};
+use super::socketio::{
+    check_raw_placeholders, is_reserved, nesting_within, raw_event_name, RawArg, MAX_NESTING,
+};
 
 /// What a plain client's text frame asks for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum PlainFrame {
     /// `[event, data?, ackId?]` (and the compact `["m", [event, data], ackId?]`, which is
     /// the event `m` here, unwrapped by the socket like any client's).
     Event {
         event: String,
-        args: Vec<Value>,
+        args: Vec<RawArg>,
         ack_id: Option<u64>,
     },
     /// `["$ack", id, ...args]`: the client answers the server's ack request `id`.
-    Ack { id: u64, args: Vec<Value> },
+    Ack { id: u64, args: Vec<RawArg> },
     /// Any text that is not a JSON array: a bare message, as plain WebSocket servers receive
     /// them (the event `message`, answered in raw text).
     Raw(String),
@@ -25,19 +25,25 @@ pub enum PlainFrame {
 /// Decodes a text frame. An error is a frame that is a JSON array but not of the forms
 /// above; the message says why, for the close frame.
 pub fn decode(text: &str) -> Result<PlainFrame, &'static str> {
-    let items = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) => items,
-        _ => return Ok(PlainFrame::Raw(text.to_owned())),
+    // Elements stay JSON text: handlers deserialize straight from them.
+    if !nesting_within(text, MAX_NESTING) {
+        return Err("the frame nests deeper than 128 levels");
+    }
+    let Ok(items) = serde_json::from_str::<Vec<RawArg>>(text) else {
+        return Ok(PlainFrame::Raw(text.to_owned()));
     };
     let mut items = items.into_iter();
     let event = items
         .next()
-        .and_then(event_name)
+        .as_deref()
+        .and_then(raw_event_name)
         .ok_or("the first element of a frame must be the event name")?;
+    let as_u64 = |raw: &RawArg| serde_json::from_str::<u64>(raw.get()).ok();
     if event == "$ack" {
         let id = items
             .next()
-            .and_then(|v| v.as_u64())
+            .as_ref()
+            .and_then(as_u64)
             .ok_or("$ack needs a numeric ack id")?;
         return Ok(PlainFrame::Ack {
             id,
@@ -50,16 +56,13 @@ pub fn decode(text: &str) -> Result<PlainFrame, &'static str> {
     let data = items.next();
     let ack_id = match items.next() {
         None => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or("the ack id must be a non-negative integer")?,
-        ),
+        Some(v) => Some(as_u64(&v).ok_or("the ack id must be a non-negative integer")?),
     };
     if items.next().is_some() {
         return Err("a frame has at most three elements: [event, data, ackId]");
     }
-    let args: Vec<Value> = data.into_iter().collect();
-    check_placeholders(&args, 0).map_err(|_| "placeholders are not allowed in plain frames")?;
+    let args: Vec<RawArg> = data.into_iter().collect();
+    check_raw_placeholders(&args, 0).map_err(|_| "placeholders are not allowed in plain frames")?;
     Ok(PlainFrame::Event {
         event,
         args,
@@ -70,37 +73,37 @@ pub fn decode(text: &str) -> Result<PlainFrame, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// A decoded frame, its arguments as JSON text, for comparing.
+    fn show(text: &str) -> Result<String, &'static str> {
+        let texts = |args: &[RawArg]| args.iter().map(|a| a.get()).collect::<Vec<_>>().join(",");
+        Ok(match decode(text)? {
+            PlainFrame::Event {
+                event,
+                args,
+                ack_id,
+            } => {
+                format!("event {event} [{}] {ack_id:?}", texts(&args))
+            }
+            PlainFrame::Ack { id, args } => format!("ack {id} [{}]", texts(&args)),
+            PlainFrame::Raw(text) => format!("raw {text}"),
+        })
+    }
 
     #[test]
     fn the_forms_of_a_frame() {
         assert_eq!(
-            decode(r#"["hi",{"a":1},7]"#),
-            Ok(PlainFrame::Event {
-                event: "hi".into(),
-                args: vec![json!({"a":1})],
-                ack_id: Some(7)
-            })
+            show(r#"["hi",{"a":1},7]"#).unwrap(),
+            r#"event hi [{"a":1}] Some(7)"#
         );
+        assert_eq!(show("[3]").unwrap(), "event 3 [] None");
+        assert_eq!(show(r#"["$ack",2,"x","y"]"#).unwrap(), r#"ack 2 ["x","y"]"#);
+        assert_eq!(show("hello").unwrap(), "raw hello");
+        assert_eq!(show(r#"{"a":1}"#).unwrap(), r#"raw {"a":1}"#);
         assert_eq!(
-            decode(r#"[3]"#),
-            Ok(PlainFrame::Event {
-                event: "3".into(),
-                args: vec![],
-                ack_id: None
-            })
-        );
-        assert_eq!(
-            decode(r#"["$ack",2,"x","y"]"#),
-            Ok(PlainFrame::Ack {
-                id: 2,
-                args: vec![json!("x"), json!("y")]
-            })
-        );
-        assert_eq!(decode("hello"), Ok(PlainFrame::Raw("hello".into())));
-        assert_eq!(
-            decode(r#"{"a":1}"#),
-            Ok(PlainFrame::Raw(r#"{"a":1}"#.into()))
+            show(r#"["a",{"z":0.1,"b":[1]}]"#).unwrap(),
+            r#"event a [{"z":0.1,"b":[1]}] None"#,
+            "arguments keep their text"
         );
         assert!(decode("[{}]").is_err());
         assert!(decode(r#"["connect"]"#).is_err());

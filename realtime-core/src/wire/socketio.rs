@@ -6,7 +6,7 @@
 //! Engine.IO frame, so an outbound packet costs one allocation.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 
 /// The most binary attachments one packet may announce (the reference parser's default).
 pub const MAX_ATTACHMENTS: usize = 10;
@@ -66,20 +66,47 @@ pub struct Packet<'a> {
 }
 
 /// The payload of a packet, already checked against what its kind allows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum PacketData {
     /// CONNECT: the optional auth object. DISCONNECT: nothing.
     Connect(Option<serde_json::Map<String, Value>>),
     Disconnect,
-    /// EVENT / BINARY_EVENT: the event name (numbers as their decimal string) and arguments.
+    /// EVENT / BINARY_EVENT: the event name (numbers as their decimal string) and arguments,
+    /// each kept as the JSON text it arrived as.
     Event {
         event: String,
-        args: Vec<Value>,
+        args: Vec<RawArg>,
     },
     /// ACK / BINARY_ACK: the reply arguments.
-    Ack(Vec<Value>),
+    Ack(Vec<RawArg>),
     /// CONNECT_ERROR (only ever sent by servers; parsed for completeness).
     ConnectError(Value),
+}
+
+/// Raw arguments compare by their JSON text.
+impl PartialEq for PacketData {
+    fn eq(&self, other: &Self) -> bool {
+        fn same(a: &[RawArg], b: &[RawArg]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.get() == b.get())
+        }
+        match (self, other) {
+            (PacketData::Connect(a), PacketData::Connect(b)) => a == b,
+            (PacketData::Disconnect, PacketData::Disconnect) => true,
+            (
+                PacketData::Event {
+                    event: e1,
+                    args: a1,
+                },
+                PacketData::Event {
+                    event: e2,
+                    args: a2,
+                },
+            ) => e1 == e2 && same(a1, a2),
+            (PacketData::Ack(a), PacketData::Ack(b)) => same(a, b),
+            (PacketData::ConnectError(a), PacketData::ConnectError(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 /// Why a Socket.IO packet was refused. Any of these closes the connection.
@@ -160,12 +187,30 @@ pub fn parse(text: &str) -> Result<Packet<'_>, ParseError> {
     }
 
     let json = &text[i..];
-    let value: Option<Value> = if json.is_empty() {
-        None
-    } else {
-        Some(serde_json::from_str(json).map_err(|_| ParseError::InvalidJson)?)
+    let data = match kind {
+        // Events and acks: a JSON array, whose elements stay JSON text (handlers deserialize
+        // straight from it, and relayed arguments go out exactly as they came).
+        PacketKind::Event | PacketKind::BinaryEvent | PacketKind::Ack | PacketKind::BinaryAck => {
+            if !nesting_within(json, MAX_NESTING) {
+                return Err(ParseError::InvalidJson);
+            }
+            let items: Vec<RawArg> =
+                serde_json::from_str(json).map_err(|e| match e.classify() {
+                    serde_json::error::Category::Data => ParseError::InvalidPayload,
+                    _ if json.is_empty() => ParseError::InvalidPayload,
+                    _ => ParseError::InvalidJson,
+                })?;
+            args_for(kind, items)?
+        }
+        _ => {
+            let value: Option<Value> = if json.is_empty() {
+                None
+            } else {
+                Some(serde_json::from_str(json).map_err(|_| ParseError::InvalidJson)?)
+            };
+            payload_for(kind, value)?
+        }
     };
-    let data = payload_for(kind, value)?;
     Ok(Packet {
         kind,
         attachments,
@@ -184,25 +229,89 @@ fn payload_for(kind: PacketKind, value: Option<Value>) -> Result<PacketData, Par
         (PacketKind::ConnectError, Some(v @ (Value::Object(_) | Value::String(_)))) => {
             Ok(PacketData::ConnectError(v))
         }
-        (PacketKind::Event | PacketKind::BinaryEvent, Some(Value::Array(items))) => {
-            let mut items = items.into_iter();
-            let event = items
-                .next()
-                .and_then(event_name)
-                .ok_or(ParseError::InvalidPayload)?;
-            if is_reserved(&event) {
-                return Err(ParseError::ReservedEvent(event));
-            }
-            Ok(PacketData::Event {
-                event,
-                args: items.collect(),
-            })
-        }
-        (PacketKind::Ack | PacketKind::BinaryAck, Some(Value::Array(args))) => {
-            Ok(PacketData::Ack(args))
-        }
         _ => Err(ParseError::InvalidPayload),
     }
+}
+
+/// An EVENT's or ACK's elements: the event name first for an event, then the arguments.
+fn args_for(kind: PacketKind, items: Vec<RawArg>) -> Result<PacketData, ParseError> {
+    if !matches!(kind, PacketKind::Event | PacketKind::BinaryEvent) {
+        return Ok(PacketData::Ack(items));
+    }
+    let mut items = items.into_iter();
+    let event = items
+        .next()
+        .as_deref()
+        .and_then(raw_event_name)
+        .ok_or(ParseError::InvalidPayload)?;
+    if is_reserved(&event) {
+        return Err(ParseError::ReservedEvent(event));
+    }
+    Ok(PacketData::Event {
+        event,
+        args: items.collect(),
+    })
+}
+
+/// How deeply arrays and objects may nest in a packet's JSON: serde_json's own recursion
+/// limit, which arguments kept as raw text would otherwise only meet when a handler reads
+/// them.
+pub const MAX_NESTING: usize = 128;
+
+/// Whether the arrays and objects of `json` nest at most `max` deep (a linear scan that
+/// skips strings; whether the JSON is valid is the parser's business).
+pub fn nesting_within(json: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for b in json.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// One argument of an event or ack, as JSON text.
+pub type RawArg = Box<RawValue>;
+
+/// [`event_name`] of a raw JSON element.
+pub fn raw_event_name(raw: &RawValue) -> Option<String> {
+    event_name(serde_json::from_str(raw.get()).ok()?)
+}
+
+/// [`check_placeholders`] over raw arguments; arguments that cannot hold a placeholder (no
+/// `_placeholder` in their text) are not parsed.
+pub fn check_raw_placeholders(args: &[RawArg], attachments: usize) -> Result<(), ParseError> {
+    for arg in args.iter().filter(|a| a.get().contains("_placeholder")) {
+        let value: Value =
+            serde_json::from_str(arg.get()).map_err(|_| ParseError::InvalidPlaceholder)?;
+        check_placeholders(std::slice::from_ref(&value), attachments)?;
+    }
+    Ok(())
+}
+
+/// [`placeholder`] as a raw argument.
+pub fn raw_placeholder(num: usize) -> RawArg {
+    RawValue::from_string(format!(r#"{{"_placeholder":true,"num":{num}}}"#))
+        .expect("a placeholder is valid JSON")
 }
 
 /// An event name as clients send it: a string, or a number (JS clients use numbers as event
@@ -312,6 +421,15 @@ impl<T: Serialize + ?Sized> Args for One<'_, T> {
     }
 }
 
+impl Args for [RawArg] {
+    fn serialize_into<S: serde::ser::SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
+        self.iter().try_for_each(|v| seq.serialize_element(v))
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
 impl Args for [Value] {
     fn serialize_into<S: serde::ser::SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
         self.iter().try_for_each(|v| seq.serialize_element(v))
@@ -349,9 +467,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn values(args: &[RawArg]) -> Vec<Value> {
+        args.iter()
+            .map(|a| serde_json::from_str(a.get()).unwrap())
+            .collect()
+    }
+
+    fn raws(values: Vec<Value>) -> Vec<RawArg> {
+        values
+            .iter()
+            .map(|v| serde_json::value::to_raw_value(v).unwrap())
+            .collect()
+    }
+
     fn event(text: &str) -> (String, Vec<Value>) {
         match parse(text).unwrap().data {
-            PacketData::Event { event, args } => (event, args),
+            PacketData::Event { event, args } => (event, values(&args)),
             other => panic!("not an event: {other:?}"),
         }
     }
@@ -383,7 +514,7 @@ mod tests {
         let p = parse("3/a,7[1,2]").unwrap();
         assert_eq!(
             (p.ack_id, p.data),
-            (Some(7), PacketData::Ack(vec![json!(1), json!(2)]))
+            (Some(7), PacketData::Ack(raws(vec![json!(1), json!(2)])))
         );
         assert_eq!(parse("1/a,").unwrap().data, PacketData::Disconnect);
     }
