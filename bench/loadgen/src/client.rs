@@ -20,7 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::{
-    tungstenite::{protocol::WebSocketConfig, Message},
+    tungstenite::{protocol::WebSocketConfig, Message, Utf8Bytes},
     WebSocketStream,
 };
 
@@ -41,6 +41,9 @@ pub enum Incoming {
     Event { name: String, args: Vec<Value> },
     /// An ack to one of our requests.
     Ack { id: u64, args: Vec<Value> },
+    /// A `tick` event read on the fast path (see [`Conn::fast_ticks`]): only the `t`
+    /// timestamp of its payload, found without parsing the JSON.
+    Tick { t: Option<u64> },
 }
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -53,6 +56,10 @@ pub struct Conn {
     /// An Engine.IO pong owed to the server. Set before the pong is sent and cleared once it
     /// is, so that a `next()` cancelled by a `select!` mid-send retries it instead of losing it.
     pong_due: bool,
+    /// Return `tick` events as [`Incoming::Tick`] without parsing their JSON: a receiver
+    /// of a fan-out only needs to count them and read `t`, and a full parse of every
+    /// delivery is most of the load generator's per-receipt work after the read itself.
+    pub fast_ticks: bool,
 }
 
 fn ws_config() -> WebSocketConfig {
@@ -117,10 +124,12 @@ impl Conn {
             proto,
             sid: String::new(),
             pong_due: false,
+            fast_ticks: false,
         };
         match proto {
             Proto::Sio => {
                 let open = conn.next_text().await?;
+                let open: &str = &open;
                 let Some(open) = open.strip_prefix('0') else {
                     return Err(format!("expected an Engine.IO open packet, got {open:?}").into());
                 };
@@ -129,6 +138,7 @@ impl Conn {
                 conn.send_text("40".to_owned()).await?;
                 loop {
                     let text = conn.next_text().await?;
+                    let text: &str = &text;
                     if let Some(ok) = text.strip_prefix("40") {
                         let v: Value = serde_json::from_str(ok)?;
                         if v.get("sid").is_none() {
@@ -171,10 +181,10 @@ impl Conn {
 
     /// The next text frame (binary frames are skipped, WebSocket pings answered by
     /// tungstenite). A close or end of stream is an error.
-    async fn next_text(&mut self) -> Result<String, Error> {
+    async fn next_text(&mut self) -> Result<Utf8Bytes, Error> {
         loop {
             match self.ws.next().await {
-                Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+                Some(Ok(Message::Text(t))) => return Ok(t),
                 Some(Ok(Message::Close(c))) => {
                     return Err(format!("closed by server: {c:?}").into())
                 }
@@ -207,6 +217,16 @@ impl Conn {
         loop {
             self.flush_pong().await?;
             let text = self.next_text().await?;
+            let text: &str = &text;
+            if self.fast_ticks {
+                let prefix = match self.proto {
+                    Proto::Sio => "42[\"tick\",",
+                    Proto::Plain => "[\"tick\",",
+                };
+                if let Some(rest) = text.strip_prefix(prefix) {
+                    return Ok(Incoming::Tick { t: field_t(rest) });
+                }
+            }
             match self.proto {
                 Proto::Sio => {
                     let mut chars = text.chars();
@@ -225,7 +245,7 @@ impl Conn {
                     }
                 }
                 Proto::Plain => {
-                    if let Some(inc) = parse_plain(&text)? {
+                    if let Some(inc) = parse_plain(text)? {
                         return Ok(inc);
                     }
                 }
@@ -241,6 +261,14 @@ impl Conn {
         })
         .await;
     }
+}
+
+/// The unsigned integer value of the first `"t":` key in `json` (the fan-out payload
+/// `{"room":..,"t":<µs>,"s":..}` in whatever key order the server re-serialized it).
+fn field_t(json: &str) -> Option<u64> {
+    let at = json.find("\"t\":")? + 4;
+    let digits = json[at..].bytes().take_while(u8::is_ascii_digit).count();
+    json[at..at + digits].parse().ok()
 }
 
 /// Parses a Socket.IO packet (after the Engine.IO `4`). Namespace `/` only.
@@ -325,6 +353,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_sio("4{\"message\":\"no\"}").is_err());
+    }
+
+    #[test]
+    fn finds_the_timestamp_without_parsing() {
+        assert_eq!(field_t(r#"{"room":"r","t":123,"s":4}]"#), Some(123));
+        assert_eq!(
+            field_t(r#"{"c":1,"d":"x","room":"r","s":4,"t":98765}]"#),
+            Some(98765)
+        );
+        assert_eq!(field_t(r#"{"room":"r","s":4}]"#), None);
+        assert_eq!(field_t(r#"{"t":"x"}]"#), None);
     }
 
     #[test]
