@@ -233,14 +233,19 @@ impl Sizes {
                 idle: [10_000, 19_000],
                 idle_plain: 10_000,
                 settle: Duration::from_secs(3),
-                fanout: [(1_000, 200), (10_000, 20)],
+                // 2 M and 1 M deliveries: at least ~2 s of fan-out for the fastest server
+                // (the 1k room drains at up to ~1 M deliveries/s), ~35 s for Node. The
+                // senders run ahead of the drain only by what the server accepts while it
+                // writes (tens of emits, seen as the p99 latency), well inside
+                // socketioxide's 1 024-packet queue; a drop would fail the run.
+                fanout: [(1_000, 2_000), (10_000, 100)],
                 senders: 2,
                 rate_rooms: [1_000, 10_000],
                 rate: o.rate.unwrap_or(20_000),
                 rate_seconds: 10.0,
                 rate_procs: 2,
                 echo_clients: 1_000,
-                echo_count: 100,
+                echo_count: 300,
                 storm: 10_000,
                 storm_concurrency: 500,
                 reconnect_delay_ms: 1000,
