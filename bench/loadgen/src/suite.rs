@@ -20,7 +20,10 @@ use serde_json::{json, Value};
 
 use crate::{
     client::{Conn, Incoming, Proto},
-    util::{cpu_seconds, hist_add_json, new_hist, raise_nofile, rss_kib, thread_cpu_seconds},
+    util::{
+        cpu_seconds, hist_add_json, new_hist, now_us, peak_rss_kib, raise_nofile, rss_kib,
+        thread_cpu_seconds,
+    },
     worker::WorkerCfg,
 };
 
@@ -1571,6 +1574,8 @@ impl Suite {
                 latency_every: self.opts.latency_every,
             }
         };
+        std::thread::sleep(Duration::from_millis(300));
+        let base_kib = server.rss_kib();
         let (mut recv, _) = Fleet::spawn_laid_out(
             &self.opts,
             "receivers",
@@ -1610,6 +1615,7 @@ impl Suite {
             }
         };
         std::thread::sleep(Duration::from_millis(300));
+        let joined_kib = server.rss_kib();
         let sampler = Sampler::start(
             server.pid,
             recv.pids().into_iter().chain(send.pids()).collect(),
@@ -1633,6 +1639,15 @@ impl Suite {
             _ => (0, 0),
         };
         let w = sampler.window(start, last);
+        // Memory with every client still connected, ~1 s after the last delivery: what a
+        // transport keeps once a burst is written (buffers, queues, allocator retention).
+        let after_kib = if paced && collected.is_ok() {
+            let settle = (last + 1_000_000).saturating_sub(now_us());
+            std::thread::sleep(Duration::from_micros(settle.min(1_000_000)));
+            Some((server.rss_kib(), peak_rss_kib(server.pid)))
+        } else {
+            None
+        };
         send.close();
         recv.close();
         let sent = sent?;
@@ -1706,6 +1721,30 @@ impl Suite {
             "nothing saturated (behind the offered load)"
         };
         cpu_rows(r, kind, section, &w, threads, otherwise);
+        if let Some((after, peak)) = after_kib {
+            let per = |kib: u64| kib.saturating_sub(base_kib) as f64 / room as f64;
+            r.set(
+                kind,
+                section,
+                "server KiB per receiver, joined, before the emits",
+                Better::Lower,
+                per(joined_kib),
+            );
+            r.set(
+                kind,
+                section,
+                "server KiB per receiver, peak (VmHWM)",
+                Better::Lower,
+                per(peak),
+            );
+            r.set(
+                kind,
+                section,
+                "server KiB per receiver, 1 s after the last delivery",
+                Better::Lower,
+                per(after),
+            );
+        }
         let mut problems = Vec::new();
         if acked != total_emits {
             problems.push(format!(

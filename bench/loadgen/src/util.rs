@@ -96,6 +96,11 @@ pub fn rss_kib(pid: u32) -> u64 {
     status_kib(pid, "VmRSS:")
 }
 
+/// VmHWM of a process in KiB: its peak RSS since it started (0 if it is gone).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
 /// A fresh latency histogram in microseconds (1 µs .. 1 h, 3 significant digits).
 pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
