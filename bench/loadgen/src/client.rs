@@ -19,6 +19,8 @@ use std::{
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
+
+use crate::stream::Stream;
 use tokio_tungstenite::{
     tungstenite::{protocol::WebSocketConfig, Message, Utf8Bytes},
     WebSocketStream,
@@ -42,14 +44,18 @@ pub enum Incoming {
     /// An ack to one of our requests.
     Ack { id: u64, args: Vec<Value> },
     /// A `tick` event read on the fast path (see [`Conn::fast_ticks`]): only the `t`
-    /// timestamp of its payload, found without parsing the JSON.
-    Tick { t: Option<u64> },
+    /// timestamp of its payload, found without parsing the JSON, and, when enabled, the
+    /// kernel's receive time of the bytes that completed it (see [`Conn::enable_rx_timestamps`]).
+    Tick {
+        t: Option<u64>,
+        kernel_us: Option<u64>,
+    },
 }
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct Conn {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Stream>,
     proto: Proto,
     /// Socket.IO session id (Engine.IO sid), for diagnostics.
     pub sid: String,
@@ -117,8 +123,12 @@ impl Conn {
             Proto::Sio => format!("ws://{server}/socket.io/?EIO=4&transport=websocket"),
             Proto::Plain => format!("ws://{server}/ws"),
         };
-        let (ws, _) =
-            tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config())).await?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            url,
+            Stream::new(stream),
+            Some(ws_config()),
+        )
+        .await?;
         let mut conn = Conn {
             ws,
             proto,
@@ -224,7 +234,10 @@ impl Conn {
                     Proto::Plain => "[\"tick\",",
                 };
                 if let Some(rest) = text.strip_prefix(prefix) {
-                    return Ok(Incoming::Tick { t: field_t(rest) });
+                    return Ok(Incoming::Tick {
+                        t: field_t(rest),
+                        kernel_us: self.ws.get_ref().last_rx_us(),
+                    });
                 }
             }
             match self.proto {
@@ -251,6 +264,12 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// From now on, ticks carry the kernel's receive time of their bytes: when the server's
+    /// write reached this socket, before the load generator got round to reading it.
+    pub fn enable_rx_timestamps(&mut self) -> Result<(), Error> {
+        Ok(self.ws.get_mut().enable_rx_timestamps()?)
     }
 
     /// Sends a WebSocket close frame and waits briefly for the server's answer.

@@ -823,6 +823,8 @@ struct Layout {
     min_procs: usize,
     /// Latency recorded on one client in this many (1: all).
     latency_every: usize,
+    /// Kernel receive timestamps on (see `stream.rs`).
+    rx_timestamps: bool,
 }
 
 impl Default for Layout {
@@ -830,6 +832,7 @@ impl Default for Layout {
         Layout {
             min_procs: 1,
             latency_every: 1,
+            rx_timestamps: false,
         }
     }
 }
@@ -920,6 +923,7 @@ impl Fleet {
                 connect_timeout_ms,
                 max_seconds: 900,
                 latency_every: layout.latency_every,
+                rx_timestamps: layout.rx_timestamps,
             };
             index += n;
             let log = log_dir().join(format!("loadgen-{label}-{p}.log"));
@@ -1572,6 +1576,7 @@ impl Suite {
             Layout {
                 min_procs: self.sizes.rate_procs,
                 latency_every: self.opts.latency_every,
+                rx_timestamps: true,
             }
         };
         std::thread::sleep(Duration::from_millis(300));
@@ -1706,6 +1711,25 @@ impl Suite {
             Better::Lower,
             w.server_cpu * 1e6 / received.max(1) as f64,
         );
+        if !paced {
+            // The same latency to the kernel's receive stamp: when the server's write reached
+            // the receiver's socket, without the load generator's delay in reading it.
+            let kernel = merged(&collected, "kernel_hist");
+            r.set(
+                kind,
+                section,
+                "p50 emit→in receiver's socket (ms)",
+                Better::Lower,
+                ms(&kernel, 0.5),
+            );
+            r.set(
+                kind,
+                section,
+                "p99 emit→in receiver's socket (ms)",
+                Better::Lower,
+                ms(&kernel, 0.99),
+            );
+        }
         r.set(
             kind,
             section,
