@@ -1229,8 +1229,10 @@ impl Window {
 
     /// CPU % of everything but the server and the load generator.
     fn other_pct(&self) -> f64 {
+        // Clamped: /proc/stat and the per-process times tick separately, so a short window
+        // can read a little outside 0..=200.
         self.pct(self.machine_cpu - self.server_cpu - self.loadgen_cpu)
-            .max(0.0)
+            .clamp(0.0, 200.0)
     }
 
     /// What limited the figures of this window, if anything was saturated: the server (a
