@@ -19,8 +19,10 @@ use std::{
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
+
+use crate::stream::Stream;
 use tokio_tungstenite::{
-    tungstenite::{protocol::WebSocketConfig, Message},
+    tungstenite::{protocol::WebSocketConfig, Message, Utf8Bytes},
     WebSocketStream,
 };
 
@@ -41,18 +43,29 @@ pub enum Incoming {
     Event { name: String, args: Vec<Value> },
     /// An ack to one of our requests.
     Ack { id: u64, args: Vec<Value> },
+    /// A `tick` event read on the fast path (see [`Conn::fast_ticks`]): only the `t`
+    /// timestamp of its payload, found without parsing the JSON, and, when enabled, the
+    /// kernel's receive time of the bytes that completed it (see [`Conn::enable_rx_timestamps`]).
+    Tick {
+        t: Option<u64>,
+        kernel_us: Option<u64>,
+    },
 }
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct Conn {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Stream>,
     proto: Proto,
     /// Socket.IO session id (Engine.IO sid), for diagnostics.
     pub sid: String,
     /// An Engine.IO pong owed to the server. Set before the pong is sent and cleared once it
     /// is, so that a `next()` cancelled by a `select!` mid-send retries it instead of losing it.
     pong_due: bool,
+    /// Return `tick` events as [`Incoming::Tick`] without parsing their JSON: a receiver
+    /// of a fan-out only needs to count them and read `t`, and a full parse of every
+    /// delivery is most of the load generator's per-receipt work after the read itself.
+    pub fast_ticks: bool,
 }
 
 fn ws_config() -> WebSocketConfig {
@@ -110,17 +123,23 @@ impl Conn {
             Proto::Sio => format!("ws://{server}/socket.io/?EIO=4&transport=websocket"),
             Proto::Plain => format!("ws://{server}/ws"),
         };
-        let (ws, _) =
-            tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config())).await?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            url,
+            Stream::new(stream),
+            Some(ws_config()),
+        )
+        .await?;
         let mut conn = Conn {
             ws,
             proto,
             sid: String::new(),
             pong_due: false,
+            fast_ticks: false,
         };
         match proto {
             Proto::Sio => {
                 let open = conn.next_text().await?;
+                let open: &str = &open;
                 let Some(open) = open.strip_prefix('0') else {
                     return Err(format!("expected an Engine.IO open packet, got {open:?}").into());
                 };
@@ -129,6 +148,7 @@ impl Conn {
                 conn.send_text("40".to_owned()).await?;
                 loop {
                     let text = conn.next_text().await?;
+                    let text: &str = &text;
                     if let Some(ok) = text.strip_prefix("40") {
                         let v: Value = serde_json::from_str(ok)?;
                         if v.get("sid").is_none() {
@@ -171,10 +191,10 @@ impl Conn {
 
     /// The next text frame (binary frames are skipped, WebSocket pings answered by
     /// tungstenite). A close or end of stream is an error.
-    async fn next_text(&mut self) -> Result<String, Error> {
+    async fn next_text(&mut self) -> Result<Utf8Bytes, Error> {
         loop {
             match self.ws.next().await {
-                Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+                Some(Ok(Message::Text(t))) => return Ok(t),
                 Some(Ok(Message::Close(c))) => {
                     return Err(format!("closed by server: {c:?}").into())
                 }
@@ -207,6 +227,19 @@ impl Conn {
         loop {
             self.flush_pong().await?;
             let text = self.next_text().await?;
+            let text: &str = &text;
+            if self.fast_ticks {
+                let prefix = match self.proto {
+                    Proto::Sio => "42[\"tick\",",
+                    Proto::Plain => "[\"tick\",",
+                };
+                if let Some(rest) = text.strip_prefix(prefix) {
+                    return Ok(Incoming::Tick {
+                        t: field_t(rest),
+                        kernel_us: self.ws.get_ref().last_rx_us(),
+                    });
+                }
+            }
             match self.proto {
                 Proto::Sio => {
                     let mut chars = text.chars();
@@ -225,12 +258,18 @@ impl Conn {
                     }
                 }
                 Proto::Plain => {
-                    if let Some(inc) = parse_plain(&text)? {
+                    if let Some(inc) = parse_plain(text)? {
                         return Ok(inc);
                     }
                 }
             }
         }
+    }
+
+    /// From now on, ticks carry the kernel's receive time of their bytes: when the server's
+    /// write reached this socket, before the load generator got round to reading it.
+    pub fn enable_rx_timestamps(&mut self) -> Result<(), Error> {
+        Ok(self.ws.get_mut().enable_rx_timestamps()?)
     }
 
     /// Sends a WebSocket close frame and waits briefly for the server's answer.
@@ -241,6 +280,14 @@ impl Conn {
         })
         .await;
     }
+}
+
+/// The unsigned integer value of the first `"t":` key in `json` (the fan-out payload
+/// `{"room":..,"t":<µs>,"s":..}` in whatever key order the server re-serialized it).
+fn field_t(json: &str) -> Option<u64> {
+    let at = json.find("\"t\":")? + 4;
+    let digits = json[at..].bytes().take_while(u8::is_ascii_digit).count();
+    json[at..at + digits].parse().ok()
 }
 
 /// Parses a Socket.IO packet (after the Engine.IO `4`). Namespace `/` only.
@@ -325,6 +372,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_sio("4{\"message\":\"no\"}").is_err());
+    }
+
+    #[test]
+    fn finds_the_timestamp_without_parsing() {
+        assert_eq!(field_t(r#"{"room":"r","t":123,"s":4}]"#), Some(123));
+        assert_eq!(
+            field_t(r#"{"c":1,"d":"x","room":"r","s":4,"t":98765}]"#),
+            Some(98765)
+        );
+        assert_eq!(field_t(r#"{"room":"r","s":4}]"#), None);
+        assert_eq!(field_t(r#"{"t":"x"}]"#), None);
     }
 
     #[test]

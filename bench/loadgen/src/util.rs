@@ -47,31 +47,58 @@ pub fn clk_tck() -> f64 {
 
 /// utime + stime of a process, in seconds (0 if it is gone).
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    // The command name (field 2) may contain spaces: stat_cpu counts fields after its
+    // closing ')'; rest starts at field 3 (state); utime is field 14, stime field 15.
+    stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime of every thread of a process, in seconds, by thread id (empty if it is
+/// gone).
+pub fn thread_cpu_seconds(pid: u32) -> Vec<(u32, f64)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let tid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        Some((tid, stat_cpu(&format!("/proc/{pid}/task/{tid}/stat"))))
+    })
+    .collect()
+}
+
+fn stat_cpu(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
-    // The command name (field 2) may contain spaces: count fields after its closing ')'.
     let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
         return 0.0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); utime is field 14, stime field 15.
     let utime: f64 = fields.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     let stime: f64 = fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     (utime + stime) / clk_tck()
 }
 
-/// VmRSS of a process in KiB (0 if it is gone).
-pub fn rss_kib(pid: u32) -> u64 {
+/// A `Vm…:` line of /proc/<pid>/status in KiB (0 if the process is gone).
+fn status_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// VmRSS of a process in KiB (0 if it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// VmHWM of a process in KiB: its peak RSS since it started (0 if it is gone).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
 }
 
 /// A fresh latency histogram in microseconds (1 µs .. 1 h, 3 significant digits).

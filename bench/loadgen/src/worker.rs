@@ -47,6 +47,14 @@ pub struct WorkerCfg {
     pub connect_timeout_ms: u64,
     /// The process exits by itself after this long, whatever happens.
     pub max_seconds: u64,
+    /// Emit → receipt latency is recorded for one client in `latency_every` (by global
+    /// index; 0 or 1: every client). Every receipt is still counted per client.
+    #[serde(default)]
+    pub latency_every: usize,
+    /// Ask the kernel for receive timestamps, so that each tick also gets the latency to
+    /// the moment its bytes reached the receiver's socket (see `stream.rs`).
+    #[serde(default)]
+    pub rx_timestamps: bool,
 }
 
 /// Commands from the suite. `timeout_ms` bounds each.
@@ -101,6 +109,8 @@ struct Worker {
     tick_last_us: AtomicU64,
     tick_per_client: Vec<AtomicU32>,
     tick_hist: Shards,
+    /// Emit → the kernel's receive stamp (with `rx_timestamps`).
+    tick_kernel_hist: Shards,
     bad_ticks: AtomicU64,
     reconnect_t0: AtomicU64,
     reconnected: AtomicU64,
@@ -121,25 +131,35 @@ impl Worker {
     }
 
     fn on_incoming(&self, idx: usize, inc: Incoming) {
-        if let Incoming::Event { name, args } = inc {
-            if name == "tick" {
-                let now = now_us();
-                match args
-                    .first()
+        let (t, kernel_us) = match inc {
+            Incoming::Tick { t, kernel_us } => (t, kernel_us),
+            Incoming::Event { name, args } if name == "tick" => (
+                args.first()
                     .and_then(|a| a.get("t"))
-                    .and_then(Value::as_u64)
-                {
-                    Some(t) => self.tick_hist.record(idx, now.saturating_sub(t)),
-                    None => {
-                        self.bad_ticks.fetch_add(1, Relaxed);
+                    .and_then(Value::as_u64),
+                None,
+            ),
+            _ => return,
+        };
+        let now = now_us();
+        match t {
+            Some(t) => {
+                let every = self.cfg.latency_every.max(1);
+                if (self.cfg.first_index + idx).is_multiple_of(every) {
+                    self.tick_hist.record(idx, now.saturating_sub(t));
+                    if let Some(k) = kernel_us {
+                        self.tick_kernel_hist.record(idx, k.saturating_sub(t));
                     }
                 }
-                self.ticks.fetch_add(1, Relaxed);
-                self.tick_per_client[idx].fetch_add(1, Relaxed);
-                self.tick_first_us.fetch_min(now, Relaxed);
-                self.tick_last_us.fetch_max(now, Relaxed);
+            }
+            None => {
+                self.bad_ticks.fetch_add(1, Relaxed);
             }
         }
+        self.ticks.fetch_add(1, Relaxed);
+        self.tick_per_client[idx].fetch_add(1, Relaxed);
+        self.tick_first_us.fetch_min(now, Relaxed);
+        self.tick_last_us.fetch_max(now, Relaxed);
     }
 
     fn source(&self, idx: usize) -> IpAddr {
@@ -321,7 +341,13 @@ async fn client(idx: usize, w: Arc<Worker>, mut rx: broadcast::Receiver<Arc<Cmd>
         let _permit = w.connect_sem.acquire().await;
         w.connect_first_us.fetch_min(now_us(), Relaxed);
         match Conn::connect(w.cfg.server, source, w.cfg.proto, connect_timeout).await {
-            Ok(c) => {
+            Ok(mut c) => {
+                c.fast_ticks = true;
+                if w.cfg.rx_timestamps {
+                    if let Err(e) = c.enable_rx_timestamps() {
+                        w.note_error("SO_TIMESTAMPING", &e);
+                    }
+                }
                 w.connect_last_us.fetch_max(now_us(), Relaxed);
                 w.connected.fetch_add(1, Relaxed);
                 Some(c)
@@ -392,7 +418,11 @@ async fn client(idx: usize, w: Arc<Worker>, mut rx: broadcast::Receiver<Arc<Cmd>
                     )
                     .await
                     {
-                        Ok(c) => {
+                        Ok(mut c) => {
+                            c.fast_ticks = true;
+                            if w.cfg.rx_timestamps {
+                                let _ = c.enable_rx_timestamps();
+                            }
                             let t = now_us();
                             w.reconnect_hist.record(idx, t.saturating_sub(t0));
                             w.handshake_hist.record(idx, t.saturating_sub(attempt_t0));
@@ -487,6 +517,7 @@ async fn run(cfg: WorkerCfg) {
         tick_last_us: AtomicU64::new(0),
         tick_per_client: (0..n).map(|_| AtomicU32::new(0)).collect(),
         tick_hist: Shards::new(64),
+        tick_kernel_hist: Shards::new(64),
         bad_ticks: AtomicU64::new(0),
         reconnect_t0: AtomicU64::new(0),
         reconnected: AtomicU64::new(0),
@@ -560,6 +591,7 @@ async fn run(cfg: WorkerCfg) {
                     "first_us": if first == u64::MAX { 0 } else { first },
                     "last_us": w.tick_last_us.swap(0, Relaxed),
                     "hist": hist_to_json(&w.tick_hist.take()),
+                    "kernel_hist": hist_to_json(&w.tick_kernel_hist.take()),
                     "counters": w.counters(),
                 }));
             }
