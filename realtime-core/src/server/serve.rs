@@ -309,8 +309,9 @@ impl AsyncWrite for Counted {
     }
 }
 
-/// The default connection cap: what the process's open-file limit allows, keeping a tenth
-/// (at least 64) for everything else the process opens. Linux's `/proc/self/limits`; 10 000
+/// The default connection cap: what the process's open-file limit allows, keeping a
+/// fiftieth (at least 64) for everything else the process opens (log files, a database
+/// pool, the Redis connection). Linux's `/proc/self/limits`; 10 000
 /// where it cannot be read.
 pub(crate) fn default_max_connections() -> usize {
     let soft = std::fs::read_to_string("/proc/self/limits")
@@ -323,7 +324,7 @@ pub(crate) fn default_max_connections() -> usize {
                 .and_then(|v| v.parse::<usize>().ok())
         });
     match soft {
-        Some(soft) => soft.saturating_sub((soft / 10).max(64)).max(1),
+        Some(soft) => soft.saturating_sub((soft / 50).max(64)).max(1),
         None => 10_000,
     }
 }
