@@ -1,15 +1,19 @@
 //! Extractors over the handshake request and the established identity.
 
-use std::{collections::HashMap, marker::PhantomData, sync::Arc};
+#[cfg(feature = "cookies")]
+use std::collections::HashMap;
+use std::{marker::PhantomData, sync::Arc};
 
 use serde::de::DeserializeOwned;
 
 use crate::{handler::extract::FromEventParts, live::event::EventContext};
 
-/// The cookies of the handshake request.
+/// The cookies of the handshake request (the `cookies` feature, on by default).
+#[cfg(feature = "cookies")]
 #[derive(Debug, Clone, Default)]
 pub struct Cookies(HashMap<String, String>);
 
+#[cfg(feature = "cookies")]
 impl Cookies {
     /// Parses the `Cookie` headers (percent-decoded; malformed pairs are skipped).
     pub fn from_headers(headers: &http::HeaderMap) -> Cookies {
@@ -31,6 +35,7 @@ impl Cookies {
     }
 }
 
+#[cfg(feature = "cookies")]
 impl FromEventParts for Cookies {
     type Rejection = std::convert::Infallible;
     fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {

@@ -11,7 +11,10 @@
 //! - [`User<T>`] reads the identity a middleware established; [`HasRole<R>`] guards an
 //!   event by role; [`Session`](crate::session::Session) is the weroll session from `$init`.
 //!
+//! With the `jwt` feature (on by default):
+//!
 //! ```
+//! # #[cfg(feature = "jwt")] {
 //! use realtime_core::{auth::{Jwt, TokenSource, User}, Realtime};
 //! use serde::Deserialize;
 //!
@@ -23,15 +26,19 @@
 //!     .on("whoami", |User(claims): User<Claims>| async move { claims.sub })
 //!     .build()
 //!     .unwrap();
+//! # }
 //! ```
 
 mod extract;
+#[cfg(feature = "jwt")]
 mod jwt;
 mod token;
 
+#[cfg(feature = "cookies")]
+pub use extract::Cookies;
 pub use extract::{
-    Cookies, HasRole, Headers, MissingRole, NotAuthenticated, Query, QueryRejection, Role, Roles,
-    User,
+    HasRole, Headers, MissingRole, NotAuthenticated, Query, QueryRejection, Role, Roles, User,
 };
+#[cfg(feature = "jwt")]
 pub use jwt::{Jwt, JwtError};
 pub use token::TokenSource;

@@ -14,7 +14,8 @@ pub enum TokenSource {
     Bearer,
     /// A string field of the Socket.IO auth payload: `io(url, { auth: { token } })`.
     AuthPayload(&'static str),
-    /// A cookie of the handshake request.
+    /// A cookie of the handshake request (the `cookies` feature, on by default).
+    #[cfg(feature = "cookies")]
     Cookie(&'static str),
 }
 
@@ -36,6 +37,7 @@ impl TokenSource {
                     .then(|| token.trim().to_owned())
             }
             TokenSource::AuthPayload(key) => socket.auth().get(key)?.as_str().map(str::to_owned),
+            #[cfg(feature = "cookies")]
             TokenSource::Cookie(name) => super::Cookies::from_headers(&handshake.headers)
                 .get(name)
                 .map(str::to_owned),
@@ -44,11 +46,13 @@ impl TokenSource {
     }
 
     /// How the source reads in an error message.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn describe(self) -> String {
         match self {
             TokenSource::Query(name) => format!("query parameter `{name}`"),
             TokenSource::Bearer => "Authorization: Bearer header".to_owned(),
             TokenSource::AuthPayload(key) => format!("auth payload field `{key}`"),
+            #[cfg(feature = "cookies")]
             TokenSource::Cookie(name) => format!("cookie `{name}`"),
         }
     }
