@@ -68,11 +68,7 @@ async fn message_with_ack(ack: AckSender, payload: Payload) {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    realtime::logging::init_with("warn");
 
     let rt = Realtime::builder()
         .config(config("/socket.io/"))

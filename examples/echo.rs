@@ -23,11 +23,7 @@ async fn shout(socket: Socket, ack: AckSender, Data(text): Data<String>) {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    realtime::logging::init();
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     println!(
         "echo server on ws://localhost:{port}/ws (plain) and http://localhost:{port}/socket.io/"

@@ -296,11 +296,7 @@ const PAGE: &str = include_str!("../tests/interop/browser/page.html");
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    realtime::logging::init_with("warn");
 
     let rt = Realtime::builder()
         .cors(CorsLayer::very_permissive())

@@ -231,3 +231,27 @@ async fn plain_websocket_handshake_timeout_closes_with_1008() {
     assert_eq!(closed.code(), Some(1008), "{closed:?}");
     assert_eq!(closed.reason(), "handshake timed out");
 }
+
+/// `$init` pushed without a required handshake needs no session store; a required one that
+/// admits sessions is refused at build() when there is none.
+#[tokio::test]
+async fn a_session_store_is_needed_only_by_a_required_handshake() {
+    let _logs = common::init();
+    let server = serve(
+        Realtime::builder()
+            .without_registered_handlers()
+            .shakehand(realtime::ShakehandConfig::default()),
+    )
+    .await;
+    let (mut ws, sid) = sio_ws(&server, "/").await;
+    assert_eq!(
+        ws.recv_text().await,
+        format!(r#"42["$init",{{"clientID":"{sid}"}}]"#)
+    );
+    let err = Realtime::builder()
+        .without_registered_handlers()
+        .shakehand(realtime::ShakehandConfig::default().required(true))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("needs a session store"), "{err}");
+}

@@ -290,3 +290,33 @@ async fn without_registered_handlers_ignores_them() {
     assert!(!starts().contains(&1_000_002));
     assert_no_panics();
 }
+
+/// `handlers_from_module` takes the registered handlers of one module only: two servers in
+/// one program each get their own.
+#[tokio::test]
+async fn handlers_from_module_takes_one_module() {
+    init();
+    let admin_only = serve(
+        Realtime::builder()
+            .config(marked_config(1_000_003))
+            .handlers_from_module(concat!(module_path!(), "::admin")),
+    )
+    .await;
+    // The lobby's handlers (and its on_connect) are not there...
+    let (mut ws, _) = sio_ws(&admin_only, "/").await;
+    ws.send_text(r#"421["double",1]"#).await;
+    expect(
+        &mut ws,
+        r#"431[{"error":"no handler for event \"double\""}]"#,
+    )
+    .await;
+    // ...the admin module's are.
+    assert!(admin_only.rt.of("/admin").is_some());
+    // And a prefix must end at a module boundary: `...::admi` is no module.
+    let none = Realtime::builder()
+        .handlers_from_module(concat!(module_path!(), "::admi"))
+        .build()
+        .unwrap();
+    assert!(none.of("/admin").is_none());
+    assert_no_panics();
+}

@@ -85,7 +85,6 @@ fn server_builder() -> RealtimeBuilder {
                 .on("num-ack", num_with_ack_sender)
                 .on("try-num", try_num)
                 .on("count", count)
-                .on("missing-state", needs_missing_state)
                 .on("boom", boom)
                 .on("boom-later", boom_later)
                 .fallback(fallback)
@@ -350,15 +349,40 @@ async fn extractor_rejection_answers_an_error_ack() {
         ws.recv_text().await,
         r#"434[{"error":"invalid payload for event \"num\": invalid type: null, expected u32"}]"#
     );
-
-    // Missing state is a rejection too.
-    ws.send_text(r#"425["missing-state"]"#).await;
-    let reply = ws.recv_text().await;
-    assert!(
-        reply.starts_with(r#"435[{"error":"no state of type "#),
-        "{reply}"
-    );
     assert_no_panics();
+}
+
+/// A handler (or middleware) taking `State<T>` for a `T` never registered is refused by
+/// `build()`, naming both: found when the server starts, not at the first event.
+#[test]
+fn missing_state_is_a_build_error() {
+    let err = Realtime::builder()
+        .without_registered_handlers()
+        .on("missing-state", needs_missing_state)
+        .build()
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("needs_missing_state"), "{message}");
+    assert!(message.contains("NeverRegistered"), "{message}");
+    let err = Realtime::builder()
+        .without_registered_handlers()
+        .middleware(middleware_needing_state)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("NeverRegistered"), "{err}");
+    // Registered, it builds.
+    Realtime::builder()
+        .without_registered_handlers()
+        .state(NeverRegistered)
+        .on("missing-state", needs_missing_state)
+        .build()
+        .unwrap();
+}
+
+async fn middleware_needing_state(
+    State(_): State<NeverRegistered>,
+) -> Result<(), realtime::ConnectError> {
+    Ok(())
 }
 
 /// A handler that takes an `AckSender` and a `Data<T>`: when `Data` rejects the payload the

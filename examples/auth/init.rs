@@ -33,6 +33,9 @@ use std::sync::{
     Arc,
 };
 
+/// This module's path: the weroll server takes the handlers registered here, and only those.
+pub const MODULE: &str = module_path!();
+
 use realtime::{
     event, on_connect, on_shakehand_complete, on_shakehand_fail, on_shakehand_start,
     on_shakehand_success, Data, Extension, Session, Socket, State,

@@ -134,11 +134,7 @@ async fn session_store(settings: &Settings) -> std::io::Result<Arc<dyn SessionSt
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    realtime::logging::init();
 
     let settings = Settings::from_env();
     let store = session_store(&settings).await?;
@@ -147,6 +143,7 @@ async fn main() -> std::io::Result<()> {
     // The weroll server: `/` and its handlers (module `init`) register themselves with the
     // attribute macros; the handshake is configured here.
     let weroll = Realtime::builder()
+        .handlers_from_module(init::MODULE)
         .config(Config::default().with_event_rate_limit(settings.rate_limit))
         .shakehand(
             ShakehandConfig::with_store(store.clone())

@@ -153,11 +153,7 @@ async fn disconnected(socket: Socket, State(online): State<Online>) {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    realtime::logging::init();
 
     let rt = Realtime::builder()
         .state(Online::default())

@@ -26,11 +26,7 @@ use realtime::Realtime;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    realtime::logging::init();
 
     let rt = Realtime::builder()
         .state(table::Scores::default())

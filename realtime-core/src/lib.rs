@@ -4,7 +4,8 @@
 //! Map of the crate, in layers: each module uses only its own layer and the layers before it
 //! (checked by `tests/layers.rs`).
 //!
-//! 1. Foundation: [`config`] (every knob, the reference server's defaults), [`ratelimit`]
+//! 1. Foundation: [`config`] (every knob, the reference server's defaults), `logging`
+//!    (logging to the terminal in one line), [`ratelimit`]
 //!    (the per-connection token bucket), `client_log` (bounded quoting of client data),
 //!    `wait` (waiting on a `Notify` without missing a wake-up).
 //! 2. Wire codecs, pure and fuzzed: [`wire`] (Engine.IO, Socket.IO, plain frames, WebSocket
@@ -41,6 +42,8 @@ pub mod docs;
 pub mod engine;
 pub mod handler;
 pub mod live;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod ratelimit;
 pub mod server;
 pub mod session;
@@ -53,6 +56,9 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
+/// The axum this crate mounts into: use `realtime::axum` for your routes, so that both sides
+/// agree on one version (two versions of axum in one program do not mix).
+pub use axum;
 pub use config::Config;
 pub use engine::CloseReason;
 pub use handler::{

@@ -20,11 +20,11 @@ use std::future::Future;
 use crate::{
     handler::{
         call::Handler,
-        extract::{FromEvent, FromEventParts},
+        extract::{FromEvent, FromEventParts, Requirement},
         reply::IntoReply,
     },
-    live::event::{BoxFuture, EventContext},
-    server::Realtime,
+    live::event::BoxFuture,
+    server::{registry::Invocation, Realtime},
 };
 
 /// An argument before the last: an extractor that reads the context without consuming the
@@ -70,13 +70,22 @@ impl<T: IntoReply> HandlerReturn for T {}
 /// [`Handler`] needs, one per type parameter.
 pub fn call0<Fut, R>(
     handler: impl FnOnce() -> Fut + Clone + Send + Sync + 'static,
-    ctx: EventContext,
+    call: Invocation<'_>,
 ) -> BoxFuture<()>
 where
     Fut: Future<Output = R> + Send + 'static,
     R: HandlerReturn,
 {
-    Handler::<((),)>::call(handler, ctx)
+    match call {
+        Invocation::Event(ctx) => Handler::<((),)>::call(handler, ctx),
+        Invocation::Requirements(_) => Box::pin(std::future::ready(())),
+    }
+}
+
+/// Adds the requirements of `handler`'s arguments (the type parameters name the handler).
+fn requirements<H: Handler<T>, T>(_handler: &H, out: &mut Vec<Requirement>) -> BoxFuture<()> {
+    H::requirements(out);
+    Box::pin(std::future::ready(()))
 }
 
 /// `callN` for a handler of N arguments: the arguments before the last must be
@@ -87,7 +96,7 @@ macro_rules! call_n {
         #[doc = concat!("Runs a handler of the arguments `", stringify!($($ty,)* $last), "`.")]
         pub fn $name<$($ty,)* $last, M, Fut, R>(
             handler: impl FnOnce($($ty,)* $last) -> Fut + Clone + Send + Sync + 'static,
-            ctx: EventContext,
+            call: Invocation<'_>,
         ) -> BoxFuture<()>
         where
             $($ty: Extractor,)*
@@ -95,7 +104,12 @@ macro_rules! call_n {
             Fut: Future<Output = R> + Send + 'static,
             R: HandlerReturn,
         {
-            Handler::<(M, $($ty,)* $last)>::call(handler, ctx)
+            match call {
+                Invocation::Event(ctx) => Handler::<(M, $($ty,)* $last)>::call(handler, ctx),
+                Invocation::Requirements(out) => {
+                    requirements::<_, (M, $($ty,)* $last)>(&handler, out)
+                }
+            }
         }
     };
 }

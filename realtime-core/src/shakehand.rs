@@ -61,8 +61,23 @@ pub struct ShakehandConfig {
     /// Events a client may send after `$init` while it is being verified; they run once it
     /// succeeds. Default 64.
     pub max_queued_events: usize,
-    /// Where sessions are verified.
-    pub store: Arc<dyn SessionStore>,
+    /// Where sessions are verified. None is needed when the handshake is not required (the
+    /// server only pushes `$init` with the client id) or admits guests only; a required
+    /// handshake for sessions without a store is refused by `RealtimeBuilder::build`.
+    pub store: Option<Arc<dyn SessionStore>>,
+}
+
+impl Default for ShakehandConfig {
+    /// No guests, no required handshake, 15 s, no session store.
+    fn default() -> ShakehandConfig {
+        ShakehandConfig {
+            allow_guest: false,
+            required: false,
+            timeout: Duration::from_secs(15),
+            max_queued_events: 64,
+            store: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ShakehandConfig {
@@ -84,12 +99,20 @@ impl ShakehandConfig {
     /// Like [`ShakehandConfig::new`], with a shared store.
     pub fn with_store(store: Arc<dyn SessionStore>) -> ShakehandConfig {
         ShakehandConfig {
-            allow_guest: false,
-            required: false,
-            timeout: Duration::from_secs(15),
-            max_queued_events: 64,
-            store,
+            store: Some(store),
+            ..ShakehandConfig::default()
         }
+    }
+
+    /// Whether this configuration can work: a required handshake that admits sessions
+    /// needs a store to verify them in.
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if self.required && !self.allow_guest && self.store.is_none() {
+            return Err(
+                "a required $init handshake needs a session store: ShakehandConfig::new(store)",
+            );
+        }
+        Ok(())
     }
 
     /// Sets [`ShakehandConfig::allow_guest`].
@@ -330,7 +353,10 @@ async fn verify(
             Err("a session is required (guests are not allowed)".to_owned())
         }
         Ok(InitPayload { sess: Some(c) }) => {
-            match session::verify(&*config.store, &c.userid, &c.token, c.tokentimestamp).await {
+            let Some(store) = &config.store else {
+                return fail(&socket, reply_to, "no session store configured");
+            };
+            match session::verify(&**store, &c.userid, &c.token, c.tokentimestamp).await {
                 Ok(Some(session)) => Ok(Some(session)),
                 Ok(None) => Err("invalid or expired session".to_owned()),
                 Err(err) => {

@@ -14,7 +14,10 @@ use std::{
 
 /// Bottom to top. A module may use its own layer and the layers before it.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundation", &["config", "client_log", "ratelimit", "wait"]),
+    (
+        "foundation",
+        &["config", "client_log", "logging", "ratelimit", "wait"],
+    ),
     ("wire codecs", &["wire"]),
     ("transports", &["websocket", "engine"]),
     ("live objects", &["live"]),

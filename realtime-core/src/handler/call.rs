@@ -6,7 +6,7 @@
 use std::{future::Future, sync::Arc};
 
 use super::{
-    extract::{FromEvent, FromEventParts},
+    extract::{FromEvent, FromEventParts, Requirement},
     reply::IntoReply,
 };
 use crate::live::{
@@ -24,12 +24,15 @@ use crate::live::{
 pub trait FromEventArgs<M>: Sized {
     /// Extracts every argument, in order.
     fn extract(ctx: &mut EventContext) -> Result<Self, String>;
+    /// What the arguments need from the server (see [`FromEventParts::requirements`]).
+    fn requirements(out: &mut Vec<Requirement>);
 }
 
 impl FromEventArgs<()> for () {
     fn extract(_: &mut EventContext) -> Result<Self, String> {
         Ok(())
     }
+    fn requirements(_: &mut Vec<Requirement>) {}
 }
 
 /// Calls `$m!` once per arity, with the types before the last and the last.
@@ -59,6 +62,10 @@ macro_rules! impl_from_event_args {
                 let $last = $last::from_event(ctx).map_err(|e| e.to_string())?;
                 Ok(($($ty,)* $last,))
             }
+            fn requirements(out: &mut Vec<Requirement>) {
+                $(<$ty as FromEventParts>::requirements(out);)*
+                <$last as FromEvent<M>>::requirements(out);
+            }
         }
     };
 }
@@ -75,6 +82,8 @@ all_the_tuples!(impl_from_event_args);
 pub trait Handler<T>: Clone + Send + Sync + Sized + 'static {
     /// Extracts the arguments and runs the handler.
     fn call(self, ctx: EventContext) -> BoxFuture<()>;
+    /// What the handler's arguments need from the server, checked at `build()`.
+    fn requirements(_out: &mut Vec<Requirement>) {}
 }
 
 /// Sends the handler's return value as the answer, if the client is still waiting for one.
@@ -110,6 +119,9 @@ macro_rules! impl_handler {
             $last: FromEvent<M>,
             ($($ty,)* $last,): FromEventArgs<M>,
         {
+            fn requirements(out: &mut Vec<Requirement>) {
+                <($($ty,)* $last,)>::requirements(out)
+            }
             fn call(self, mut ctx: EventContext) -> BoxFuture<()> {
                 match <($($ty,)* $last,)>::extract(&mut ctx) {
                     Ok(($($ty,)* $last,)) => {
@@ -146,6 +158,8 @@ pub(crate) fn boxed<H: Handler<T>, T>(handler: H) -> BoxedHandler {
 pub trait Middleware<T>: Clone + Send + Sync + Sized + 'static {
     /// Extracts the arguments and runs the middleware.
     fn call(self, ctx: EventContext) -> BoxFuture<Result<(), ConnectError>>;
+    /// What the middleware's arguments need from the server, checked at `build()`.
+    fn requirements(_out: &mut Vec<Requirement>) {}
 }
 
 impl<F, Fut> Middleware<((),)> for F
@@ -169,6 +183,9 @@ macro_rules! impl_middleware {
             $last: FromEvent<M>,
             ($($ty,)* $last,): FromEventArgs<M>,
         {
+            fn requirements(out: &mut Vec<Requirement>) {
+                <($($ty,)* $last,)>::requirements(out)
+            }
             fn call(self, mut ctx: EventContext) -> BoxFuture<Result<(), ConnectError>> {
                 match <($($ty,)* $last,)>::extract(&mut ctx) {
                     Ok(($($ty,)* $last,)) => Box::pin(self($($ty,)* $last)),

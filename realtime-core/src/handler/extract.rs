@@ -68,6 +68,33 @@ pub trait FromEventParts: Sized + Send + 'static {
     type Rejection: std::fmt::Display + Send;
     /// Extracts the value from the event's context.
     fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection>;
+    /// What this extractor needs from the server, checked by `RealtimeBuilder::build` (a
+    /// `State<T>` needs a `T`). Nothing by default.
+    fn requirements(_out: &mut Vec<Requirement>) {}
+}
+
+/// Something an extractor needs from the server to work: checked once, at `build()`,
+/// rather than found missing at the first event.
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    /// The type that must be registered, for the error message.
+    pub type_name: &'static str,
+    present: fn(&http::Extensions) -> bool,
+}
+
+impl Requirement {
+    /// A `T` registered with `RealtimeBuilder::state` (what `State<T>` reads).
+    pub fn state<T: Clone + Send + Sync + 'static>() -> Requirement {
+        Requirement {
+            type_name: std::any::type_name::<T>(),
+            present: |state| state.get::<T>().is_some(),
+        }
+    }
+
+    /// Whether the server's registered state meets it.
+    pub(crate) fn met_by(&self, state: &http::Extensions) -> bool {
+        (self.present)(state)
+    }
 }
 
 /// An extractor that may consume the payload; it must be the last argument.
@@ -83,6 +110,8 @@ pub trait FromEvent<M = private::ViaEvent>: Sized + Send + 'static {
     type Rejection: std::fmt::Display + Send;
     /// Extracts the value, possibly taking the payload out of the context.
     fn from_event(ctx: &mut EventContext) -> Result<Self, Self::Rejection>;
+    /// See [`FromEventParts::requirements`].
+    fn requirements(_out: &mut Vec<Requirement>) {}
 }
 
 #[doc(hidden)]
@@ -99,6 +128,9 @@ impl<T: FromEventParts> FromEvent<private::ViaParts> for T {
     type Rejection = T::Rejection;
     fn from_event(ctx: &mut EventContext) -> Result<Self, Self::Rejection> {
         T::from_event_parts(ctx)
+    }
+    fn requirements(out: &mut Vec<Requirement>) {
+        <T as FromEventParts>::requirements(out)
     }
 }
 
@@ -254,6 +286,9 @@ impl<T: Clone + Send + Sync + 'static> FromEventParts for State<T> {
             .state::<T>()
             .map(State)
             .ok_or(MissingState(std::any::type_name::<T>()))
+    }
+    fn requirements(out: &mut Vec<Requirement>) {
+        out.push(Requirement::state::<T>());
     }
 }
 

@@ -3,7 +3,10 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use super::call::{boxed, boxed_middleware, Handler, Middleware};
+use super::{
+    call::{boxed, boxed_middleware, Handler, Middleware},
+    extract::Requirement,
+};
 use crate::live::{
     event::BoxedHandler,
     namespace::{Lifecycle, NamespaceDef, Target},
@@ -19,6 +22,9 @@ pub struct NamespaceBuilder {
     /// The function registered for each target, to name both when one is registered twice.
     names: Vec<(Target, &'static str)>,
     pub(crate) duplicates: Vec<(Target, &'static str, &'static str)>,
+    /// What each registered function's arguments need from the server (checked at
+    /// `build()`), with the function's name.
+    pub(crate) requirements: Vec<(&'static str, Requirement)>,
 }
 
 impl std::fmt::Debug for NamespaceBuilder {
@@ -36,7 +42,10 @@ impl NamespaceBuilder {
         target: Target,
         function: &'static str,
         handler: BoxedHandler,
+        requirements: Vec<Requirement>,
     ) -> Self {
+        self.requirements
+            .extend(requirements.into_iter().map(|r| (function, r)));
         if let Some((_, previous)) = self.names.iter().find(|(t, _)| *t == target) {
             self.duplicates.push((target.clone(), previous, function));
         }
@@ -61,6 +70,7 @@ impl NamespaceBuilder {
             Target::Event(event),
             std::any::type_name::<H>(),
             boxed(handler),
+            requirements_of::<H, T>(),
         )
     }
 
@@ -70,6 +80,7 @@ impl NamespaceBuilder {
             Target::Lifecycle(event),
             std::any::type_name::<H>(),
             boxed(handler),
+            requirements_of::<H, T>(),
         )
     }
 
@@ -87,7 +98,12 @@ impl NamespaceBuilder {
 
     /// Runs `handler` for events no other handler takes. `Event` extracts the name.
     pub fn fallback<H: Handler<T>, T>(self, handler: H) -> Self {
-        self.register(Target::Fallback, std::any::type_name::<H>(), boxed(handler))
+        self.register(
+            Target::Fallback,
+            std::any::type_name::<H>(),
+            boxed(handler),
+            requirements_of::<H, T>(),
+        )
     }
 
     /// Adds connection middleware for this namespace: an `async fn` of extractors returning
@@ -95,7 +111,19 @@ impl NamespaceBuilder {
     /// after the server-wide middleware, before the socket joins the namespace; the first
     /// `Err` refuses the connection with that error.
     pub fn middleware<M: Middleware<T>, T>(mut self, middleware: M) -> Self {
+        let mut requirements = Vec::new();
+        M::requirements(&mut requirements);
+        let function = std::any::type_name::<M>();
+        self.requirements
+            .extend(requirements.into_iter().map(|r| (function, r)));
         self.def.middleware.push(boxed_middleware(middleware));
         self
     }
+}
+
+/// What a handler's arguments need from the server.
+fn requirements_of<H: Handler<T>, T>() -> Vec<Requirement> {
+    let mut out = Vec::new();
+    H::requirements(&mut out);
+    out
 }

@@ -20,6 +20,7 @@ use crate::{
     engine::{CloseReason, Engine},
     handler::{
         call::{boxed_middleware, Handler, Middleware},
+        extract::Requirement,
         routes::NamespaceBuilder,
     },
     live::{
@@ -29,6 +30,7 @@ use crate::{
         namespace::{Namespace, Shared, Target},
         rooms::{Adapter, LocalAdapter},
     },
+    server::registry::Invocation,
     shakehand::{Shakehand, ShakehandConfig},
 };
 
@@ -36,6 +38,16 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
+    /// A handler or middleware takes `State<T>` for a `T` never registered with
+    /// `RealtimeBuilder::state`.
+    #[error("`{function}` takes State<{type_name}>, but no {type_name} was registered with RealtimeBuilder::state")]
+    MissingState {
+        function: &'static str,
+        type_name: &'static str,
+    },
+    /// The `$init` handshake cannot work as configured.
+    #[error("shakehand: {0}")]
+    Shakehand(&'static str),
     /// Two functions were registered for the same event (or lifecycle event) of a namespace.
     #[error("two handlers for {target} in namespace {namespace:?}: `{first}` and `{second}`")]
     DuplicateHandler {
@@ -78,6 +90,10 @@ pub struct RealtimeBuilder {
     adapter_factory: AdapterFactory,
     start: Vec<StartHandler>,
     collect_registered: bool,
+    /// What the server-wide middleware's arguments need (checked at `build()`).
+    requirements: Vec<(&'static str, Requirement)>,
+    /// Module paths whose registered handlers this server takes; empty: every module.
+    handler_modules: Vec<&'static str>,
     middleware: Vec<BoxedMiddleware>,
     shakehand: Option<ShakehandConfig>,
 }
@@ -101,6 +117,8 @@ impl Default for RealtimeBuilder {
             adapter_factory: Arc::new(|_| Box::new(LocalAdapter::new())),
             start: Vec::new(),
             collect_registered: true,
+            handler_modules: Vec::new(),
+            requirements: Vec::new(),
             middleware: Vec::new(),
             shakehand: None,
         }
@@ -164,6 +182,11 @@ impl RealtimeBuilder {
     /// dynamic) and every plain WebSocket connection, before the namespace's own middleware.
     /// See [`crate::handler::middleware`].
     pub fn middleware<M: Middleware<T>, T>(mut self, middleware: M) -> Self {
+        let mut requirements = Vec::new();
+        M::requirements(&mut requirements);
+        let function = std::any::type_name::<M>();
+        self.requirements
+            .extend(requirements.into_iter().map(|r| (function, r)));
         self.middleware.push(boxed_middleware(middleware));
         self
     }
@@ -201,6 +224,22 @@ impl RealtimeBuilder {
     pub fn build(mut self) -> Result<Realtime, BuildError> {
         if self.collect_registered {
             self = self.with_registered_handlers();
+        }
+        if let Some(config) = &self.shakehand {
+            config.check().map_err(BuildError::Shakehand)?;
+        }
+        let needed = self
+            .requirements
+            .iter()
+            .chain(self.namespaces.iter().flat_map(|(_, ns)| &ns.requirements))
+            .chain(self.dynamic.iter().flat_map(|(_, ns)| &ns.requirements));
+        for (function, requirement) in needed {
+            if !requirement.met_by(&self.state) {
+                return Err(BuildError::MissingState {
+                    function,
+                    type_name: requirement.type_name,
+                });
+            }
         }
         let shared = Arc::new(Shared {
             config: Arc::new(self.config),
@@ -258,6 +297,34 @@ impl RealtimeBuilder {
         self
     }
 
+    /// Takes only the handlers registered by `#[event]` and its siblings in module `path`
+    /// (and the modules below it); call it again to add more modules. For two servers in one
+    /// program, each with its own handlers:
+    ///
+    /// ```no_run
+    /// mod chat {
+    ///     pub const MODULE: &str = module_path!();
+    ///     // #[event("say")] async fn say(..) { .. }
+    /// }
+    /// # fn f() -> Result<(), realtime_core::BuildError> {
+    /// let chat = realtime_core::Realtime::builder().handlers_from_module(chat::MODULE).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn handlers_from_module(mut self, path: &'static str) -> Self {
+        self.handler_modules.push(path);
+        self
+    }
+
+    /// Whether a registered function (`module::path::name`) belongs to this server.
+    fn takes(&self, function: &str) -> bool {
+        self.handler_modules.is_empty()
+            || self.handler_modules.iter().any(|m| {
+                function
+                    .strip_prefix(m)
+                    .is_some_and(|rest| rest.starts_with("::"))
+            })
+    }
+
     /// Runs `handler` once when the server starts serving (weroll's `start` event).
     pub fn on_start<F, Fut>(mut self, handler: F) -> Self
     where
@@ -271,12 +338,21 @@ impl RealtimeBuilder {
     /// Adds every handler the macros registered (done by `build` unless turned off).
     fn with_registered_handlers(mut self) -> Self {
         for r in crate::server::registry::registrations() {
-            let handler: BoxedHandler = Arc::new(r.handler);
+            if !self.takes(r.function) {
+                continue;
+            }
+            let run = r.handler;
+            let handler: BoxedHandler = Arc::new(move |ctx| run(Invocation::Event(ctx)));
+            let mut requirements = Vec::new();
+            drop(run(Invocation::Requirements(&mut requirements)));
             self = self.namespace(r.namespace, |ns| {
-                ns.register(r.target.clone(), r.function, handler)
+                ns.register(r.target.clone(), r.function, handler, requirements)
             });
         }
         for r in crate::server::registry::start_registrations() {
+            if !self.takes(r.function) {
+                continue;
+            }
             tracing::trace!(function = r.function, "registered start handler");
             self.start.push(Arc::new(r.handler));
         }

@@ -8,12 +8,26 @@
 use std::borrow::Cow;
 
 use crate::{
+    handler::extract::Requirement,
     live::{
         event::{BoxFuture, EventContext},
         namespace::{Lifecycle, Target},
     },
     server::Realtime,
 };
+
+/// What a registered handler's function is asked to do: run for an event, or say what its
+/// arguments need from the server (for `build()` to check).
+#[derive(Debug)]
+pub enum Invocation<'a> {
+    /// Runs the handler for an event.
+    Event(EventContext),
+    /// Adds the requirements of the handler's arguments.
+    Requirements(&'a mut Vec<Requirement>),
+}
+
+/// How a registration runs its handler.
+pub type RegisteredFn = for<'a> fn(Invocation<'a>) -> BoxFuture<()>;
 
 /// One handler found by a macro: where it goes, its name, and a function pointer that runs
 /// it (generated as a non-capturing closure, so this can be built in a `const`).
@@ -22,7 +36,7 @@ pub struct Registration {
     pub(crate) namespace: &'static str,
     pub(crate) target: Target,
     pub(crate) function: &'static str,
-    pub(crate) handler: fn(EventContext) -> BoxFuture<()>,
+    pub(crate) handler: RegisteredFn,
 }
 
 impl Registration {
@@ -31,7 +45,7 @@ impl Registration {
         namespace: &'static str,
         event: &'static str,
         function: &'static str,
-        handler: fn(EventContext) -> BoxFuture<()>,
+        handler: RegisteredFn,
     ) -> Registration {
         Registration {
             namespace,
@@ -46,7 +60,7 @@ impl Registration {
         namespace: &'static str,
         event: Lifecycle,
         function: &'static str,
-        handler: fn(EventContext) -> BoxFuture<()>,
+        handler: RegisteredFn,
     ) -> Registration {
         Registration {
             namespace,
@@ -60,7 +74,7 @@ impl Registration {
     pub const fn fallback(
         namespace: &'static str,
         function: &'static str,
-        handler: fn(EventContext) -> BoxFuture<()>,
+        handler: RegisteredFn,
     ) -> Registration {
         Registration {
             namespace,

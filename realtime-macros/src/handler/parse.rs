@@ -93,15 +93,8 @@ impl Args {
                         "`namespace` must be a string literal such as \"/chat\"",
                     )
                 })?;
-                if !value.value().starts_with('/') {
-                    return Err(Error::new(
-                        value.span(),
-                        format!(
-                            "a namespace starts with `/`: write \"/{}\"",
-                            value.value().escape_default()
-                        ),
-                    ));
-                }
+                // `chat` and `/chat` name the same namespace, as with `.namespace(..)` and
+                // socket.io's `io.of(..)`: the server adds the missing slash.
                 args.namespace = Some(value);
             } else {
                 let unknown = input.parse::<proc_macro2::TokenTree>()?;

@@ -1,3 +1,4 @@
+// `namespace = "chat"` names the namespace `/chat`, as `.namespace("chat", ..)` does.
 use realtime::event;
 
 #[event("hello", namespace = "chat")]

@@ -1,0 +1,24 @@
+//! Logging to the terminal in one line (the `logging` feature, on by default).
+//!
+//! The server logs through `tracing`: where it listens, connections refused, protocol
+//! errors, slow consumers. Nothing is printed until a subscriber is installed; this installs
+//! the usual one:
+//!
+//! ```no_run
+//! realtime_core::logging::init(); // RUST_LOG=realtime_core=debug for the whole lifecycle
+//! ```
+
+use tracing_subscriber::EnvFilter;
+
+/// Logs to stderr, filtered by `RUST_LOG` (`info` when it is not set). Does nothing if the
+/// program installed a subscriber already.
+pub fn init() {
+    init_with("info");
+}
+
+/// Like [`init`], with `default` as the filter when `RUST_LOG` is not set (`"warn"`,
+/// `"my_app=debug,realtime_core=info"`, ...).
+pub fn init_with(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
