@@ -300,7 +300,9 @@ async fn server_to_client_ack_fails_when_the_client_disconnects() {
     let (mut ws, sid) = sio_ws(&server, "/").await;
     let socket = server.socket("/", &sid);
     let ask = tokio::spawn(async move { socket.emit_with_ack::<_, Value>("ask", &3).await });
-    assert_eq!(ws.recv_text().await, r#"420["ask",3]"#);
+    // Ack ids count per namespace, as socket.io's `nsp._ids` does (a broadcast with acks
+    // uses one id for every recipient): the first socket used id 0.
+    assert_eq!(ws.recv_text().await, r#"421["ask",3]"#);
     drop(ws);
     let err = within("ack", ask).await.unwrap().unwrap_err();
     assert!(matches!(err, AckError::Disconnected), "{err:?}");

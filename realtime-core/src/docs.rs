@@ -8,3 +8,6 @@ pub mod slow_consumers {}
 
 #[doc = include_str!("docs/extractors.md")]
 pub mod extractors {}
+
+#[doc = include_str!("docs/cluster.md")]
+pub mod cluster {}

@@ -7,17 +7,19 @@
 //! 1. Foundation: [`config`] (every knob, the reference server's defaults), `logging`
 //!    (logging to the terminal in one line), [`ratelimit`]
 //!    (the per-connection token bucket), `client_log` (bounded quoting of client data),
-//!    `wait` (waiting on a `Notify` without missing a wake-up).
+//!    `wait` (waiting on a `Notify` without missing a wake-up), `dates` (JavaScript's date
+//!    strings, for what Node nodes exchange).
 //! 2. Wire codecs, pure and fuzzed: [`wire`] (Engine.IO, Socket.IO, plain frames, WebSocket
 //!    frames, payloads, the per-connection codec).
 //! 3. Transports: [`websocket`] (our WebSocket connection and upgrade), [`engine`] (Engine.IO
 //!    sessions over long-polling and WebSocket, heartbeat, upgrade).
 //! 4. Live objects: [`live`] (connections, sockets, namespaces, rooms, broadcasts, the plain
-//!    WebSocket endpoint, and the inbox that runs handlers in order).
+//!    WebSocket endpoint, the inbox that runs handlers in order, and the seam to a cluster).
 //! 5. Handlers: [`handler`] (extractors, `Handler` and `Middleware`, replies, registering by
 //!    hand).
 //! 6. Features: [`session`] (weroll's sessions and their stores), [`auth`] (tokens, JWT,
-//!    cookies, guards), [`shakehand`] (weroll's `$init` handshake).
+//!    cookies, guards), [`shakehand`] (weroll's `$init` handshake), [`cluster`] (the Redis
+//!    adapter, wire-compatible with Node's `@socket.io/redis-adapter`).
 //! 7. Server: [`server`] (building, routing and serving; what the attribute macros register;
 //!    the accept loop with its connection bounds and graceful shutdown).
 //!
@@ -37,7 +39,10 @@
 
 pub mod auth;
 mod client_log;
+#[cfg(feature = "redis")]
+pub mod cluster;
 pub mod config;
+mod dates;
 pub mod docs;
 pub mod engine;
 pub mod handler;
@@ -59,6 +64,8 @@ pub mod __private;
 /// The axum this crate mounts into: use `realtime::axum` for your routes, so that both sides
 /// agree on one version (two versions of axum in one program do not mix).
 pub use axum;
+#[cfg(feature = "redis")]
+pub use cluster::RedisAdapter;
 pub use config::Config;
 pub use engine::CloseReason;
 pub use handler::{
@@ -69,10 +76,14 @@ pub use handler::{
 };
 pub use live::{
     broadcast::{BroadcastOperator, IntoRooms, RoomName},
+    cluster::{
+        AckResponses, BroadcastAcks, ClusterAdapter, ClusterError, FetchedSocket, ServerEvent,
+        ServerResponses,
+    },
     event::EventContext,
     namespace::{ConnectError, Lifecycle, Namespace, Target},
     request::RequestHead,
-    rooms::{Adapter, BroadcastOptions, LocalAdapter, Room},
+    rooms::{BroadcastOptions, Room, RoomIndex},
     socket::{AckError, EmitError, Socket},
 };
 pub use ratelimit::RateLimit;

@@ -16,13 +16,20 @@ use std::{
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
-        &["config", "client_log", "logging", "ratelimit", "wait"],
+        &[
+            "config",
+            "client_log",
+            "dates",
+            "logging",
+            "ratelimit",
+            "wait",
+        ],
     ),
     ("wire codecs", &["wire"]),
     ("transports", &["websocket", "engine"]),
     ("live objects", &["live"]),
     ("handlers", &["handler"]),
-    ("features", &["session", "auth", "shakehand"]),
+    ("features", &["session", "auth", "shakehand", "cluster"]),
     ("server", &["server"]),
     ("crate surface", &["docs", "private"]),
 ];

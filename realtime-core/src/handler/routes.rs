@@ -8,6 +8,7 @@ use super::{
     extract::Requirement,
 };
 use crate::live::{
+    cluster::{BoxedServerHandler, ServerEvent},
     event::BoxedHandler,
     namespace::{Lifecycle, NamespaceDef, Target},
 };
@@ -104,6 +105,20 @@ impl NamespaceBuilder {
             boxed(handler),
             requirements_of::<H, T>(),
         )
+    }
+
+    /// Handles the server-side event `event` that other nodes of the cluster emit with
+    /// [`Namespace::server_side_emit`](crate::Namespace::server_side_emit) (socket.io's
+    /// `serverSideEmit`; Node nodes and `@socket.io/redis-emitter` too). When the sender
+    /// waits for answers, [`ServerEvent::reply`] sends this node's.
+    pub fn on_server_event<F, Fut>(mut self, event: &str, handler: F) -> Self
+    where
+        F: Fn(ServerEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let handler: BoxedServerHandler = Arc::new(move |ev| Box::pin(handler(ev)));
+        self.def.server_events.insert(Arc::from(event), handler);
+        self
     }
 
     /// Adds connection middleware for this namespace: an `async fn` of extractors returning

@@ -6,13 +6,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use super::{
-    namespace::{Namespace, NamespaceDef, Shared},
-    rooms::Adapter,
-};
-
-/// Makes the adapter of each namespace (called once per namespace, with its name).
-pub type AdapterFactory = Arc<dyn Fn(&str) -> Box<dyn Adapter> + Send + Sync>;
+use super::namespace::{Namespace, NamespaceDef, Shared};
 
 pub(crate) type NamespacePredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
@@ -24,7 +18,6 @@ pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     pub(crate) namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
     pub(crate) dynamic: Vec<(NamespacePredicate, Arc<NamespaceDef>)>,
-    pub(crate) adapter_factory: AdapterFactory,
     /// Open plain WebSocket connections, so shutdown can close them too.
     pub(crate) plain_sessions:
         dashmap::DashMap<crate::engine::Sid, Arc<crate::engine::EngineSession>>,
@@ -62,13 +55,10 @@ impl Core {
                 });
                 hook
             });
-            Namespace::new(
-                name,
-                def.clone(),
-                (self.adapter_factory)(name),
-                self.shared.clone(),
-                on_empty,
-            )
+            if let Some(cluster) = &self.shared.cluster {
+                cluster.add_namespace(name);
+            }
+            Namespace::new(name, def.clone(), self.shared.clone(), on_empty)
         });
         ns.add_user();
         Some(ns.clone())
@@ -87,7 +77,16 @@ impl Core {
         let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
         if map.get(name).is_some_and(|ns| ns.unused()) {
             map.remove(name);
+            if let Some(cluster) = &self.shared.cluster {
+                cluster.remove_namespace(name);
+            }
             tracing::debug!(ns = name, "removed empty dynamic namespace");
         }
+    }
+
+    /// The names of the namespaces that exist now.
+    pub(crate) fn namespace_names(&self) -> Vec<Arc<str>> {
+        let map = self.namespaces.read().unwrap_or_else(|e| e.into_inner());
+        map.keys().cloned().collect()
     }
 }

@@ -8,13 +8,16 @@
 //! - [`inbox`]: a connection's handlers, started in order off its I/O task, bounded.
 //! - [`socket`]: [`Socket`](socket::Socket), one client in one namespace.
 //! - [`namespace`]: [`Namespace`](namespace::Namespace), its definition and lifecycle events.
-//! - [`rooms`]: room membership behind the [`Adapter`](rooms::Adapter) trait.
+//! - [`rooms`]: room membership on this node, what a broadcast walks.
 //! - [`broadcast`]: encode-once broadcasts to rooms.
+//! - [`cluster`]: the seam to other nodes: the [`ClusterAdapter`](cluster::ClusterAdapter)
+//!   trait, and [`LocalNode`](cluster::LocalNode), how other nodes' work reaches this one.
 //! - [`event`]: one event's context; how handlers are stored and started.
 //! - [`request`]: the HTTP request that opened a connection.
 //! - [`gate`]: the hook features use to check sockets and events (weroll's `$init`).
 
 pub mod broadcast;
+pub mod cluster;
 pub mod connection;
 pub mod core;
 pub mod event;

@@ -13,14 +13,21 @@ use smallvec::SmallVec;
 
 use super::{
     broadcast::{BroadcastOperator, IntoRooms},
+    cluster::{
+        AwaitingAcks, BoxedServerHandler, ClusterAdapter, ClusterError, ClusterPacket,
+        FetchedSocket, ServerResponses,
+    },
     event::{BoxedHandler, BoxedMiddleware},
     gate::EventGate,
-    rooms::{Adapter, BroadcastOptions, Room},
+    rooms::{BroadcastOptions, Room, RoomIndex},
     socket::{client_room, EmitError, Socket},
 };
 use crate::{
     config::Config,
-    wire::payload::{Payload, SocketId},
+    wire::{
+        codec::{self, Codec, Frames},
+        payload::{Payload, SocketId},
+    },
 };
 
 /// A refusal from connection middleware. Socket.IO clients receive it as `connect_error`
@@ -138,6 +145,8 @@ pub(crate) struct NamespaceDef {
     pub(crate) lifecycle: [Option<BoxedHandler>; 6],
     pub(crate) fallback: Option<BoxedHandler>,
     pub(crate) middleware: Vec<BoxedMiddleware>,
+    /// Handlers of server-side events from other nodes (`serverSideEmit`).
+    pub(crate) server_events: HashMap<Arc<str>, BoxedServerHandler>,
 }
 
 impl NamespaceDef {
@@ -157,6 +166,8 @@ pub(crate) struct Shared {
     pub(crate) gate: Option<Arc<dyn EventGate>>,
     /// Every handler task that awaits, so a graceful shutdown can wait for them.
     pub(crate) tasks: tokio_util::task::TaskTracker,
+    /// The cluster this node is part of, if any.
+    pub(crate) cluster: Option<Arc<dyn ClusterAdapter>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -176,8 +187,12 @@ pub struct Namespace {
     name: Arc<str>,
     pub(crate) def: Arc<NamespaceDef>,
     sockets: DashMap<SocketId, Socket>,
-    pub(crate) adapter: Box<dyn Adapter>,
+    /// Room membership on this node.
+    pub(crate) rooms: RoomIndex,
     pub(crate) shared: Arc<Shared>,
+    /// Ack ids of this namespace's packets, shared by all its sockets as in socket.io, so
+    /// one broadcast packet (one encoding) can carry one ack id to every recipient.
+    next_ack: std::sync::atomic::AtomicU64,
     /// Sockets of this namespace that are connected or being admitted. Counted for dynamic
     /// namespaces, which are removed when it drops to zero (see `on_empty`).
     users: std::sync::atomic::AtomicUsize,
@@ -198,7 +213,6 @@ impl Namespace {
     pub(crate) fn new(
         name: &str,
         def: Arc<NamespaceDef>,
-        adapter: Box<dyn Adapter>,
         shared: Arc<Shared>,
         on_empty: Option<EmptyHook>,
     ) -> Arc<Namespace> {
@@ -206,8 +220,9 @@ impl Namespace {
             name: Arc::from(name),
             def,
             sockets: DashMap::new(),
-            adapter,
+            rooms: RoomIndex::new(),
             shared,
+            next_ack: std::sync::atomic::AtomicU64::new(0),
             users: std::sync::atomic::AtomicUsize::new(0),
             on_empty,
         })
@@ -254,9 +269,21 @@ impl Namespace {
         self.sockets.iter().map(|s| s.clone()).collect()
     }
 
-    /// Every room with at least one member.
+    /// Every room with at least one member on this node (see [`Namespace::all_rooms`] for
+    /// the whole cluster).
     pub fn rooms(&self) -> Vec<Room> {
-        self.adapter.all_rooms()
+        self.rooms.all_rooms()
+    }
+
+    /// A fresh ack id for a packet of this namespace.
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.next_ack
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The cluster adapter, unless there is none.
+    pub(crate) fn cluster(&self) -> Option<&Arc<dyn ClusterAdapter>> {
+        self.shared.cluster.as_ref()
     }
 
     pub(crate) fn insert_socket(&self, socket: Socket) {
@@ -270,6 +297,173 @@ impl Namespace {
     /// Broadcast to the given rooms.
     pub fn to(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperator {
         BroadcastOperator::new(self.clone(), BroadcastOptions::default()).to(rooms)
+    }
+
+    /// A broadcast to every socket of the namespace, to narrow down:
+    /// `ns.broadcast().to("a").except("b").emit(..)`.
+    pub fn broadcast(self: &Arc<Self>) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone(), BroadcastOptions::default())
+    }
+
+    /// A broadcast to the sockets of this node only, even with a cluster adapter.
+    pub fn local(self: &Arc<Self>) -> BroadcastOperator {
+        self.broadcast().local()
+    }
+
+    /// A broadcast whose acks are awaited for at most `timeout` (see
+    /// [`BroadcastOperator::emit_with_ack`]).
+    pub fn timeout(self: &Arc<Self>, timeout: std::time::Duration) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone(), BroadcastOptions::default()).timeout(timeout)
+    }
+
+    /// Every socket of the namespace on every node: id, rooms, handshake and data.
+    pub async fn fetch_sockets(self: &Arc<Self>) -> Result<Vec<FetchedSocket>, ClusterError> {
+        BroadcastOperator::new(self.clone(), BroadcastOptions::default())
+            .fetch_sockets()
+            .await
+    }
+
+    /// Every room with a member on any node.
+    pub async fn all_rooms(self: &Arc<Self>) -> Result<Vec<Room>, ClusterError> {
+        let mut rooms = self.rooms.all_rooms();
+        if let Some(cluster) = self.cluster() {
+            let mut seen: HashSet<Room> = rooms.iter().cloned().collect();
+            for room in cluster.all_rooms(&self.name).await? {
+                if seen.insert(room.clone()) {
+                    rooms.push(room);
+                }
+            }
+        }
+        Ok(rooms)
+    }
+
+    /// How many nodes serve this namespace, this one included (1 without a cluster).
+    pub async fn server_count(&self) -> Result<usize, ClusterError> {
+        match self.cluster() {
+            Some(cluster) => cluster.server_count(&self.name).await,
+            None => Ok(1),
+        }
+    }
+
+    /// Emits a server-side event to the other nodes of the cluster (socket.io's
+    /// `serverSideEmit`); their `on_server_event` handlers receive it. Without a cluster there
+    /// is nobody to receive it.
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        let packet = self.cluster_packet(event, Payload::from_value(serde_json::to_value(data)?));
+        if let Some(cluster) = self.cluster() {
+            cluster.server_side_emit(&packet);
+        }
+        Ok(())
+    }
+
+    /// Emits a server-side event to the other nodes and waits for each one's answer (at
+    /// most the adapter's request timeout; on timeout, the answers that came). Without a
+    /// cluster there are no other nodes: no answers.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<ServerResponses, ClusterError> {
+        let payload = Payload::from_value(
+            serde_json::to_value(data)
+                .map_err(|e| ClusterError::Unavailable(e.to_string().into()))?,
+        );
+        match self.cluster() {
+            Some(cluster) => {
+                cluster
+                    .server_side_emit_with_ack(&self.cluster_packet(event, payload))
+                    .await
+            }
+            None => Ok(ServerResponses::default()),
+        }
+    }
+
+    pub(crate) fn cluster_packet(&self, event: &str, payload: Payload) -> ClusterPacket {
+        ClusterPacket {
+            nsp: self.name.clone(),
+            event: event.to_owned(),
+            payload,
+        }
+    }
+
+    /// Delivers an event to the local sockets `opts` selects. Returns how many it reached.
+    pub(crate) fn deliver(
+        &self,
+        event: &str,
+        payload: &Payload,
+        opts: &BroadcastOptions,
+    ) -> Result<usize, EmitError> {
+        let recipients = self.recipients(opts);
+        self.deliver_to(&recipients, event, payload, opts.volatile, None)?;
+        Ok(recipients.len())
+    }
+
+    /// Delivers an event to `recipients`: encoded once per codec in use, the bytes shared by
+    /// every recipient. Fails before delivering anything if the payload cannot be encoded.
+    fn deliver_to(
+        &self,
+        recipients: &[Socket],
+        event: &str,
+        payload: &Payload,
+        volatile: bool,
+        ack_id: Option<u64>,
+    ) -> Result<(), EmitError> {
+        let encode = |codec| {
+            codec::encode_event(
+                codec,
+                &self.name,
+                event,
+                payload.raw_args(),
+                payload.binary(),
+                ack_id,
+            )
+        };
+        let sio: Frames = encode(Codec::SocketIo)?;
+        let plain: std::sync::OnceLock<Option<Frames>> = std::sync::OnceLock::new();
+        for socket in recipients {
+            match socket.codec() {
+                Codec::SocketIo => socket.deliver(&sio, volatile),
+                Codec::Plain => {
+                    if let Some(frames) = plain.get_or_init(|| encode(Codec::Plain).ok()) {
+                        socket.deliver(frames, volatile);
+                    }
+                }
+            }
+        }
+        tracing::trace!(
+            ns = %self.name,
+            event,
+            recipients = recipients.len(),
+            "broadcast"
+        );
+        Ok(())
+    }
+
+    /// Delivers an event whose recipients ack it: one ack id for all (one encoding), each
+    /// recipient's ack (its first argument) sent to `acks`.
+    pub(crate) fn deliver_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+        opts: &BroadcastOptions,
+        acks: super::cluster::AckSink,
+    ) -> Result<AwaitingAcks, EmitError> {
+        let id = self.next_ack_id();
+        let recipients = self.recipients(opts);
+        // Registered before sending, so that no ack can arrive before it is awaited.
+        for socket in &recipients {
+            socket.expect_broadcast_ack(id, acks.clone());
+        }
+        let awaiting = AwaitingAcks {
+            id,
+            sockets: recipients,
+        };
+        self.deliver_to(&awaiting.sockets, event, payload, opts.volatile, Some(id))?;
+        Ok(awaiting)
     }
 
     /// Broadcast to every socket except those in the given rooms.
@@ -317,8 +511,7 @@ impl Namespace {
         let excluded: HashSet<SocketId> = if opts.except.is_empty() {
             HashSet::new()
         } else {
-            let mut set: HashSet<SocketId> =
-                self.adapter.members(&opts.except).into_iter().collect();
+            let mut set: HashSet<SocketId> = self.rooms.members(&opts.except).into_iter().collect();
             // Each socket is implicitly in the room named by its id.
             set.extend(opts.except.iter().filter_map(|r| SocketId::parse(r)));
             set
@@ -332,7 +525,7 @@ impl Namespace {
                 .map(|s| s.value().clone())
                 .collect();
         }
-        let mut ids = self.adapter.members(&opts.rooms);
+        let mut ids = self.rooms.members(&opts.rooms);
         // `io.to(socket_id)`: a socket id room reaches that socket, once.
         let id_rooms: SmallVec<[SocketId; 2]> = opts
             .rooms

@@ -1,9 +1,6 @@
-//! Rooms and broadcast targeting, behind the [`Adapter`] trait.
-//!
-//! The adapter decides *who* receives a broadcast; the namespace then delivers the already
-//! encoded packet to each local recipient. The in-memory [`LocalAdapter`] is the default; a
-//! cluster adapter (Redis) implements the same trait and additionally forwards broadcasts to
-//! other nodes, so handler code never changes.
+//! Rooms and broadcast targeting on this node: the [`RoomIndex`] decides *who* receives a
+//! broadcast here; the namespace then delivers the already encoded packet to each of them.
+//! Reaching other nodes is the cluster adapter's work ([`super::cluster`]).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -12,7 +9,7 @@ use std::{
 
 use smallvec::SmallVec;
 
-use crate::wire::payload::{Payload, SocketId};
+use crate::wire::payload::SocketId;
 
 /// A room name. Cheap to clone; rooms are shared between their members' bookkeeping.
 pub type Room = Arc<str>;
@@ -32,46 +29,15 @@ pub struct BroadcastOptions {
     pub local: bool,
 }
 
-/// Room membership of one namespace, and broadcast targeting.
+/// Room membership of one namespace on this node: two indexes, room → members and
+/// socket → rooms. What a broadcast walks, so it is synchronous and never leaves the process;
+/// the cross-node work of a cluster is the [`ClusterAdapter`](super::cluster::ClusterAdapter)'s.
 ///
-/// Every socket is implicitly a member of the room named by its own id; adapters need not
+/// Every socket is implicitly a member of the room named by its own id; the index does not
 /// store that membership (the namespace resolves it), which keeps a socket that joins no room
-/// free of any adapter bookkeeping.
-pub trait Adapter: Send + Sync + 'static {
-    /// Adds `socket` to `rooms`.
-    fn join(&self, socket: SocketId, rooms: &[Room]);
-    /// Removes `socket` from `rooms`.
-    fn leave(&self, socket: SocketId, rooms: &[Room]);
-    /// Removes `socket` from every room (on disconnect).
-    fn leave_all(&self, socket: SocketId);
-    /// The rooms `socket` has joined (its own-id room not included).
-    fn rooms_of(&self, socket: SocketId) -> Vec<Room>;
-    /// Every room with at least one member on this node.
-    fn all_rooms(&self) -> Vec<Room>;
-    /// The local members of any of `rooms`, each once: a snapshot taken under one short
-    /// lock. Callers deliver to the snapshot afterwards, so no lock of the adapter is held
-    /// while a broadcast reaches thousands of sockets, and nothing the caller does (asking
-    /// the adapter again, a socket joining) can wait on the adapter from inside it.
-    fn members(&self, rooms: &[Room]) -> Vec<SocketId>;
-    /// Whether `socket` is in any of `rooms`.
-    fn in_any(&self, socket: SocketId, rooms: &[Room]) -> bool;
-
-    /// Forwards a broadcast to the other nodes of a cluster, after the namespace delivered it
-    /// locally. Not called for `local()` broadcasts. The in-memory adapter has no other
-    /// nodes, so the default does nothing.
-    fn publish(
-        &self,
-        _namespace: &str,
-        _event: &str,
-        _payload: &Payload,
-        _opts: &BroadcastOptions,
-    ) {
-    }
-}
-
-/// The in-memory adapter: two indexes, room → members and socket → rooms.
+/// free of any bookkeeping here.
 #[derive(Debug, Default)]
-pub struct LocalAdapter {
+pub struct RoomIndex {
     inner: RwLock<Indexes>,
 }
 
@@ -81,15 +47,14 @@ struct Indexes {
     rooms_of: HashMap<SocketId, SmallVec<[Room; 2]>>,
 }
 
-impl LocalAdapter {
-    /// A new, empty adapter.
-    pub fn new() -> LocalAdapter {
-        LocalAdapter::default()
+impl RoomIndex {
+    /// A new, empty index.
+    pub fn new() -> RoomIndex {
+        RoomIndex::default()
     }
-}
 
-impl Adapter for LocalAdapter {
-    fn join(&self, socket: SocketId, rooms: &[Room]) {
+    /// Adds `socket` to `rooms`.
+    pub fn join(&self, socket: SocketId, rooms: &[Room]) {
         let mut ix = self.inner.write().unwrap_or_else(|e| e.into_inner());
         for room in rooms {
             if ix.members.entry(room.clone()).or_default().insert(socket) {
@@ -98,7 +63,8 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn leave(&self, socket: SocketId, rooms: &[Room]) {
+    /// Removes `socket` from `rooms`.
+    pub fn leave(&self, socket: SocketId, rooms: &[Room]) {
         let mut ix = self.inner.write().unwrap_or_else(|e| e.into_inner());
         for room in rooms {
             if let Some(set) = ix.members.get_mut(room) {
@@ -115,7 +81,8 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn leave_all(&self, socket: SocketId) {
+    /// Removes `socket` from every room (on disconnect).
+    pub fn leave_all(&self, socket: SocketId) {
         let mut ix = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let Some(rooms) = ix.rooms_of.remove(&socket) else {
             return;
@@ -130,7 +97,8 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn rooms_of(&self, socket: SocketId) -> Vec<Room> {
+    /// The rooms `socket` has joined (its own-id room not included).
+    pub fn rooms_of(&self, socket: SocketId) -> Vec<Room> {
         let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
         ix.rooms_of
             .get(&socket)
@@ -138,12 +106,23 @@ impl Adapter for LocalAdapter {
             .unwrap_or_default()
     }
 
-    fn all_rooms(&self) -> Vec<Room> {
+    /// Every room with at least one member on this node.
+    pub fn all_rooms(&self) -> Vec<Room> {
         let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
         ix.members.keys().cloned().collect()
     }
 
-    fn members(&self, rooms: &[Room]) -> Vec<SocketId> {
+    /// Whether `room` has a member on this node (socket-id rooms not included).
+    pub fn has_room(&self, room: &str) -> bool {
+        let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        ix.members.contains_key(room)
+    }
+
+    /// The members of any of `rooms`, each once: a snapshot taken under one short lock.
+    /// Callers deliver to the snapshot afterwards, so no lock is held while a broadcast
+    /// reaches thousands of sockets, and nothing the caller does (asking the index again, a
+    /// socket joining) can wait on the index from inside it.
+    pub fn members(&self, rooms: &[Room]) -> Vec<SocketId> {
         let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
         match rooms {
             [] => Vec::new(),
@@ -165,7 +144,8 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn in_any(&self, socket: SocketId, rooms: &[Room]) -> bool {
+    /// Whether `socket` is in any of `rooms`.
+    pub fn in_any(&self, socket: SocketId, rooms: &[Room]) -> bool {
         let ix = self.inner.read().unwrap_or_else(|e| e.into_inner());
         rooms
             .iter()
@@ -177,7 +157,7 @@ impl Adapter for LocalAdapter {
 mod tests {
     use super::*;
 
-    fn collect(a: &LocalAdapter, rooms: &[&str]) -> Vec<SocketId> {
+    fn collect(a: &RoomIndex, rooms: &[&str]) -> Vec<SocketId> {
         let rooms: Vec<Room> = rooms.iter().map(|r| Room::from(*r)).collect();
         let mut out = a.members(&rooms);
         out.sort();
@@ -186,7 +166,7 @@ mod tests {
 
     #[test]
     fn union_deduplicates_and_leave_all_cleans_up() {
-        let a = LocalAdapter::new();
+        let a = RoomIndex::new();
         let (s1, s2) = (SocketId::new(), SocketId::new());
         a.join(s1, &["a".into(), "b".into()]);
         a.join(s2, &["b".into()]);

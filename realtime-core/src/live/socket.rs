@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, AtomicU8, Ordering},
+        atomic::{AtomicU8, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::{
     broadcast::{BroadcastOperator, IntoRooms},
+    cluster::{AckEvent, AckSink, Handshake, SocketDetails},
     connection::Connection,
     event::{EventContext, ReplyTo},
     gate::Admission,
@@ -92,9 +93,8 @@ pub(crate) struct SocketInner {
     auth: Map<String, Value>,
     /// Where the socket is in its life (see [`phase`]). Changes under `membership`.
     phase: AtomicU8,
-    next_ack: AtomicU64,
     /// Server → client acks awaiting their reply. Empty (no allocation) when none are.
-    acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
+    acks: Mutex<HashMap<u64, AckWaiter>>,
     extensions: Mutex<http::Extensions>,
     /// weroll's clientID once set (a user id after login); the socket id until then. Its
     /// lock also serializes every room change of the socket with its retirement, so a
@@ -133,7 +133,6 @@ impl Socket {
             conn,
             auth: auth.unwrap_or_default(),
             phase: AtomicU8::new(phase::CONNECTING),
-            next_ack: AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
             extensions: Mutex::new(http::Extensions::new()),
             membership: Mutex::new(None),
@@ -292,9 +291,9 @@ impl Socket {
         if !self.connected() {
             return Err(AckError::Disconnected);
         }
-        let id = self.0.next_ack.fetch_add(1, Ordering::Relaxed);
+        let id = self.0.ns.next_ack_id();
         let (tx, rx) = oneshot::channel();
-        self.lock_acks().insert(id, tx);
+        self.lock_acks().insert(id, AckWaiter::One(tx));
         // Removes the pending entry however this future ends (reply, timeout, or dropped).
         struct Pending<'a>(&'a Socket, u64);
         impl Drop for Pending<'_> {
@@ -311,17 +310,67 @@ impl Socket {
         }
     }
 
-    fn lock_acks(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Payload>>> {
+    fn lock_acks(&self) -> std::sync::MutexGuard<'_, HashMap<u64, AckWaiter>> {
         self.0.acks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Awaits this socket's ack of broadcast packet `id`, to be sent to `acks`.
+    pub(crate) fn expect_broadcast_ack(&self, id: u64, acks: AckSink) {
+        self.lock_acks().insert(id, AckWaiter::Broadcast(acks));
+    }
+
+    /// Stops awaiting the ack `id` (its broadcast timed out).
+    pub(crate) fn forget_ack(&self, id: u64) {
+        self.lock_acks().remove(&id);
     }
 
     /// Delivers a client's ACK to the waiting `emit_with_ack`. Unknown ids are ignored (the
     /// wait may have timed out already).
-    pub(crate) fn on_ack(&self, id: u64, payload: Payload) {
-        if let Some(tx) = self.lock_acks().remove(&id) {
-            let _ = tx.send(payload);
-        } else {
-            tracing::debug!(socket = %self.id(), id, "ack for no pending emit (timed out?)");
+    pub(crate) fn on_ack(&self, id: u64, mut payload: Payload) {
+        let waiter = self.lock_acks().remove(&id);
+        match waiter {
+            Some(AckWaiter::One(tx)) => {
+                let _ = tx.send(payload);
+            }
+            Some(AckWaiter::Broadcast(acks)) => {
+                // socket.io's broadcast acks carry the first argument of each client's ack.
+                payload.truncate(1);
+                let _ = acks.send(AckEvent::Response(payload));
+            }
+            None => {
+                tracing::debug!(socket = %self.id(), id, "ack for no pending emit (timed out?)")
+            }
+        }
+    }
+
+    /// Stores application data with the socket (socket.io's `socket.data`): what
+    /// `fetch_sockets` shows of it on every node, so keep it small (a user id and name).
+    pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
+        let value = serde_json::to_value(data)?;
+        self.insert_extension(SocketData(Arc::new(value)));
+        Ok(())
+    }
+
+    /// The data stored with [`Socket::set_data`], deserialized; `None` if none was stored
+    /// or it is not a `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+        let data = self.extension::<SocketData>()?;
+        T::deserialize(&*data.0).ok()
+    }
+
+    /// What `fetch_sockets` reports of this socket, in socket.io's format.
+    pub fn details(&self) -> SocketDetails {
+        let mut rooms = vec![self.id().as_str().to_owned()];
+        rooms.extend(self.rooms().iter().map(|r| r.to_string()));
+        SocketDetails {
+            id: self.id().as_str().to_owned(),
+            handshake: handshake(self.request(), self.auth()),
+            rooms,
+            data: self
+                .extension::<SocketData>()
+                .map(|d| (*d.0).clone())
+                // socket.io's default `socket.data`.
+                .unwrap_or_else(|| Value::Object(Map::new())),
         }
     }
 
@@ -393,7 +442,7 @@ impl Socket {
         if self.is_gone() {
             return;
         }
-        let adapter = &self.0.ns.adapter;
+        let adapter = &self.0.ns.rooms;
         if let Some(previous) = current.replace(client_id.clone()) {
             adapter.leave(self.id(), &[client_room(&previous)]);
         }
@@ -428,7 +477,7 @@ impl Socket {
         let rooms = rooms.into_rooms();
         let _membership = self.lock_membership();
         if !self.is_gone() {
-            self.0.ns.adapter.join(self.id(), &rooms);
+            self.0.ns.rooms.join(self.id(), &rooms);
         }
     }
 
@@ -437,7 +486,7 @@ impl Socket {
         let rooms = rooms.into_rooms();
         let _membership = self.lock_membership();
         if !self.is_gone() {
-            self.0.ns.adapter.leave(self.id(), &rooms);
+            self.0.ns.rooms.leave(self.id(), &rooms);
         }
     }
 
@@ -445,13 +494,13 @@ impl Socket {
     pub fn leave_all(&self) {
         let _membership = self.lock_membership();
         if !self.is_gone() {
-            self.0.ns.adapter.leave_all(self.id());
+            self.0.ns.rooms.leave_all(self.id());
         }
     }
 
     /// The rooms this socket joined (its own-id room not included).
     pub fn rooms(&self) -> Vec<Room> {
-        self.0.ns.adapter.rooms_of(self.id())
+        self.0.ns.rooms.rooms_of(self.id())
     }
 
     /// Broadcast to the given rooms, except this socket: `socket.to("room").emit(...)`.
@@ -552,7 +601,7 @@ impl Socket {
         let _membership = self.lock_membership();
         let previous = self.0.phase.swap(phase::GONE, Ordering::AcqRel);
         if previous != phase::GONE {
-            self.0.ns.adapter.leave_all(self.id());
+            self.0.ns.rooms.leave_all(self.id());
         }
         drop(_membership);
         if previous != phase::GONE {
@@ -668,6 +717,61 @@ impl Socket {
         };
         let ctx = EventContext::new(self.clone(), name, payload, reply_to);
         self.0.conn.inbox.push(Job::event(handler.clone(), ctx));
+    }
+}
+
+/// A waiting server → client ack.
+enum AckWaiter {
+    /// `emit_with_ack` on this socket.
+    One(oneshot::Sender<Payload>),
+    /// A broadcast with acks; many sockets share the sink.
+    Broadcast(AckSink),
+}
+
+/// The value of `Socket::set_data`, kept with the socket's extensions (no cost to sockets
+/// without data).
+#[derive(Clone)]
+struct SocketData(Arc<Value>);
+
+/// socket.io's `socket.handshake` for a connection's request and a socket's auth.
+fn handshake(request: &RequestHead, auth: &Map<String, Value>) -> Handshake {
+    let mut headers = Map::new();
+    for name in request.headers.keys() {
+        let joined = request
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        headers.insert(name.as_str().to_owned(), Value::String(joined));
+    }
+    let query = request
+        .uri
+        .query()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Handshake {
+        xdomain: request.headers.contains_key(http::header::ORIGIN),
+        headers,
+        time: crate::dates::js_date_string(request.issued),
+        address: request
+            .remote_addr
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+        secure: false,
+        issued: crate::dates::millis_since_epoch(request.issued) as f64,
+        url: request
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        query,
+        auth: auth.clone(),
     }
 }
 

@@ -24,11 +24,11 @@ use crate::{
         routes::NamespaceBuilder,
     },
     live::{
+        cluster::{ClusterAdapter, ClusterError, LocalNode},
         connection::SocketIoLayer,
-        core::{AdapterFactory, Core, NamespacePredicate},
+        core::{Core, NamespacePredicate},
         event::{BoxFuture, BoxedHandler, BoxedMiddleware},
         namespace::{Namespace, Shared, Target},
-        rooms::{Adapter, LocalAdapter},
     },
     server::registry::Invocation,
     shakehand::{Shakehand, ShakehandConfig},
@@ -57,6 +57,13 @@ pub enum BuildError {
         first: &'static str,
         second: &'static str,
     },
+    /// A cluster adapter is configured but `build()` ran outside a Tokio runtime (the
+    /// adapter's connections run on it).
+    #[error("a cluster adapter needs build() to run inside a Tokio runtime")]
+    NoRuntime,
+    /// The cluster adapter could not start.
+    #[error("cluster adapter: {0}")]
+    Cluster(#[from] ClusterError),
 }
 
 impl BuildError {
@@ -87,7 +94,7 @@ pub struct RealtimeBuilder {
     dynamic: Vec<(NamespacePredicate, NamespaceBuilder)>,
     state: http::Extensions,
     cors: Option<CorsLayer>,
-    adapter_factory: AdapterFactory,
+    cluster: Option<Arc<dyn ClusterAdapter>>,
     start: Vec<StartHandler>,
     collect_registered: bool,
     /// What the server-wide middleware's arguments need (checked at `build()`).
@@ -114,7 +121,7 @@ impl Default for RealtimeBuilder {
             dynamic: Vec::new(),
             state: http::Extensions::new(),
             cors: None,
-            adapter_factory: Arc::new(|_| Box::new(LocalAdapter::new())),
+            cluster: None,
             start: Vec::new(),
             collect_registered: true,
             handler_modules: Vec::new(),
@@ -211,12 +218,18 @@ impl RealtimeBuilder {
         self
     }
 
-    /// Replaces the in-memory adapter (for a cluster adapter).
-    pub fn adapter(
-        mut self,
-        factory: impl Fn(&str) -> Box<dyn Adapter> + Send + Sync + 'static,
-    ) -> Self {
-        self.adapter_factory = Arc::new(factory);
+    /// Makes this server a node of a cluster: broadcasts, room changes, `fetch_sockets`,
+    /// server-side events and broadcast acks then reach every node. Handler code stays the
+    /// same. See [`crate::cluster`]:
+    /// `.adapter(RedisAdapter::new("redis://127.0.0.1:6379")?)`.
+    pub fn adapter(mut self, adapter: impl ClusterAdapter) -> Self {
+        self.cluster = Some(Arc::new(adapter));
+        self
+    }
+
+    /// [`adapter`](Self::adapter) with an adapter already shared.
+    pub fn adapter_arc(mut self, adapter: Arc<dyn ClusterAdapter>) -> Self {
+        self.cluster = Some(adapter);
         self
     }
 
@@ -249,7 +262,11 @@ impl RealtimeBuilder {
                 .shakehand
                 .map(|c| Arc::new(Shakehand::new(c)) as Arc<dyn crate::live::gate::EventGate>),
             tasks: tokio_util::task::TaskTracker::new(),
+            cluster: self.cluster,
         });
+        if shared.cluster.is_some() && tokio::runtime::Handle::try_current().is_err() {
+            return Err(BuildError::NoRuntime);
+        }
         let mut namespaces = HashMap::new();
         let mut defined = self.namespaces;
         if !defined.iter().any(|(n, _)| n == "/") {
@@ -259,10 +276,9 @@ impl RealtimeBuilder {
             if let Some(err) = BuildError::duplicate(&name, &ns) {
                 return Err(err);
             }
-            let adapter = (self.adapter_factory)(&name);
             namespaces.insert(
                 Arc::from(name.as_str()),
-                Namespace::new(&name, Arc::new(ns.def), adapter, shared.clone(), None),
+                Namespace::new(&name, Arc::new(ns.def), shared.clone(), None),
             );
         }
         let mut dynamic = Vec::new();
@@ -277,9 +293,11 @@ impl RealtimeBuilder {
             shared: shared.clone(),
             namespaces: RwLock::new(namespaces),
             dynamic,
-            adapter_factory: self.adapter_factory,
             plain_sessions: dashmap::DashMap::new(),
         });
+        if let Some(cluster) = &shared.cluster {
+            cluster.start(LocalNode::new(&core))?;
+        }
         let engine = Engine::new(shared.config.clone(), SocketIoLayer(core.clone()));
         Ok(Realtime {
             core,
@@ -404,6 +422,16 @@ impl Realtime {
         self.core.get(&normalize_ns(name))
     }
 
+    /// Waits until the cluster adapter receives other nodes' messages (at once without a
+    /// cluster). [`serve_app`](Self::serve_app) waits for it before accepting clients;
+    /// applications that serve the router themselves can await it first.
+    pub async fn cluster_ready(&self) -> Result<(), ClusterError> {
+        match &self.core.shared.cluster {
+            Some(cluster) => cluster.ready().await,
+            None => Ok(()),
+        }
+    }
+
     /// Open Engine.IO sessions (Socket.IO connections, not counting plain WebSocket ones).
     pub fn session_count(&self) -> usize {
         self.engine.session_count()
@@ -464,6 +492,10 @@ impl Realtime {
         app: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        if let Err(err) = self.cluster_ready().await {
+            // Serve anyway: this node works alone, and the adapter keeps trying.
+            tracing::error!(%err, "serving before the cluster adapter is ready");
+        }
         for handler in self.start.iter() {
             crate::live::event::start(handler(self.clone()), &self.core.shared.tasks);
         }
@@ -475,7 +507,13 @@ impl Realtime {
             header_read_timeout: config.header_read_timeout,
             shutdown_timeout: config.shutdown_timeout,
         };
-        crate::server::serve::serve(listener, app, options, Arc::new(self.clone()), shutdown).await
+        let served =
+            crate::server::serve::serve(listener, app, options, Arc::new(self.clone()), shutdown)
+                .await;
+        if let Some(cluster) = &self.core.shared.cluster {
+            cluster.close().await;
+        }
+        served
     }
 
     /// Closes every connection (reason `server shutting down`).

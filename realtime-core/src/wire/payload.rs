@@ -189,6 +189,12 @@ impl Payload {
     pub(crate) fn splice_first(&mut self, args: Vec<RawArg>) {
         self.args.splice(0..1, args);
     }
+
+    /// Keeps the first `len` arguments (attachments stay: placeholders refer to them by
+    /// number).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.args.truncate(len);
+    }
 }
 
 /// `{"error": error}` as a one-argument payload.

@@ -1,0 +1,45 @@
+//! Clusters: many nodes that behave as one server.
+//!
+//! [`RedisAdapter`] joins this server to a cluster on Redis pub/sub, wire-compatible with
+//! Node's `@socket.io/redis-adapter` 8.x: Rust and Node socket.io nodes can share one
+//! cluster, and `@socket.io/redis-emitter` reaches both. Turn it on with one line; handler
+//! code does not change:
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use realtime_core::{Realtime, RedisAdapter};
+//! let rt = Realtime::builder()
+//!     .adapter(RedisAdapter::new("redis://127.0.0.1:6379")?)
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! What reaches every node, and what a Redis outage costs: [`crate::docs::cluster`].
+//!
+//! - `redis`: the adapter, its connections and its request bookkeeping.
+//! - `messages`: the reference adapter's channels and messages.
+//! - `msgpack`: msgpack as Node writes it ↔ payloads with binary attachments.
+
+mod messages;
+mod msgpack;
+mod redis;
+
+pub use self::redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterStats};
+pub use messages::Parser;
+
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for the fuzz targets (not part of the API).
+
+    /// Reads `bytes` as each kind of message another node can send; must never panic.
+    pub fn read_messages(bytes: &[u8]) {
+        let _ = super::messages::decode_broadcast(bytes, "/");
+        let _ = super::messages::decode_request(bytes).map(|r| {
+            let _ = r.opts();
+            let _ = r.rooms();
+            let _ = r.server_side_packet("/");
+            let _ = r.broadcast("/");
+        });
+        let _ = super::messages::decode_response(bytes).map(|r| r.payload("data"));
+    }
+}
