@@ -369,7 +369,7 @@ impl LocalNode {
     /// The rooms here.
     pub fn all_rooms(&self, nsp: &str) -> Vec<Room> {
         self.namespace(nsp)
-            .map(|ns| ns.rooms.all_rooms())
+            .map(|ns| ns.local_rooms())
             .unwrap_or_default()
     }
 

@@ -323,9 +323,10 @@ impl Namespace {
             .await
     }
 
-    /// Every room with a member on any node.
+    /// Every room with a member on any node, the room of each socket's own id included (as
+    /// socket.io's `allRooms()` lists them).
     pub async fn all_rooms(self: &Arc<Self>) -> Result<Vec<Room>, ClusterError> {
-        let mut rooms = self.rooms.all_rooms();
+        let mut rooms = self.local_rooms();
         if let Some(cluster) = self.cluster() {
             let mut seen: HashSet<Room> = rooms.iter().cloned().collect();
             for room in cluster.all_rooms(&self.name).await? {
@@ -335,6 +336,13 @@ impl Namespace {
             }
         }
         Ok(rooms)
+    }
+
+    /// The rooms with a member on this node, socket-id rooms included.
+    pub(crate) fn local_rooms(&self) -> Vec<Room> {
+        let mut rooms = self.rooms.all_rooms();
+        rooms.extend(self.sockets.iter().map(|s| Room::from(s.key().as_str())));
+        rooms
     }
 
     /// How many nodes serve this namespace, this one included (1 without a cluster).

@@ -34,18 +34,19 @@ function canConnect(port) {
 }
 
 /**
- * Starts the interop server (or the example binary `bin`, e.g. GAME_SERVER_BIN) on `port` (a
- * free one if not given) and resolves once it accepts TCP connections. Returns
+ * Starts the interop server (or the example binary `bin`, e.g. GAME_SERVER_BIN, with `args`
+ * and extra `env`) on `port` (a free one if not given) and resolves once it accepts TCP
+ * connections. Returns
  * { port, url, proc, stop(signal), output() }.
  */
-export async function startServer({ port, bin = SERVER_BIN } = {}) {
+export async function startServer({ port, bin = SERVER_BIN, args = [], env = {} } = {}) {
   if (!existsSync(bin)) {
     const example = path.basename(bin);
     throw new Error(`server binary not found at ${bin}: run \`cargo build --example ${example}\` from the repo root first`);
   }
   port ??= await freePort();
-  const proc = spawn(bin, [], {
-    env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG || 'warn' },
+  const proc = spawn(bin, args, {
+    env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
