@@ -188,15 +188,46 @@ impl Response {
     /// one-argument payload.
     pub(crate) fn payload(&self, field: &str) -> Payload {
         let value = self.body.get(field).cloned().unwrap_or(Value::Null);
-        with_binary(Payload::from_value(value), &self.binary)
+        payload_with_binary(vec![value], &self.binary)
     }
 }
 
-fn with_binary(mut payload: Payload, binary: &[Bytes]) -> Payload {
-    for b in binary {
-        payload.attach(b.clone());
+/// A payload of `values` whose placeholders refer to `binary`, the binary of the whole
+/// message. Only the attachments the values refer to are kept, renumbered in order of first
+/// use: a `bin` elsewhere in the message (in the options, say) must not ride along to
+/// clients as an attachment nothing refers to.
+fn payload_with_binary(mut values: Vec<Value>, binary: &[Bytes]) -> Payload {
+    if binary.is_empty() {
+        return Payload::from_values(values);
+    }
+    let mut kept: Vec<usize> = Vec::new();
+    for value in &mut values {
+        renumber(value, binary.len(), &mut kept);
+    }
+    let mut payload = Payload::from_values(values);
+    for n in kept {
+        payload.attach(binary[n].clone());
     }
     payload
+}
+
+/// Rewrites each placeholder's `num` to its index in `kept` (added on first use). Every
+/// placeholder in a decoded message refers to an existing attachment: the decoder made them.
+fn renumber(value: &mut Value, count: usize, kept: &mut Vec<usize>) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| renumber(v, count, kept)),
+        Value::Object(map) => match msgpack::placeholder(map).filter(|n| *n < count) {
+            Some(n) => {
+                let index = kept.iter().position(|k| *k == n).unwrap_or_else(|| {
+                    kept.push(n);
+                    kept.len() - 1
+                });
+                map.insert("num".into(), Value::from(index));
+            }
+            None => map.values_mut().for_each(|v| renumber(v, count, kept)),
+        },
+        _ => {}
+    }
 }
 
 /// Reads a broadcast. `nsp` is the namespace of the channel it came on; a packet of another
@@ -252,7 +283,7 @@ fn event_packet(
     Ok(ClusterPacket {
         nsp: nsp.into(),
         event,
-        payload: with_binary(Payload::from_values(args.iter().cloned()), binary),
+        payload: payload_with_binary(args.to_vec(), binary),
     })
 }
 
@@ -511,6 +542,23 @@ mod tests {
         assert_eq!(&*b.opts.except[0], "b");
         assert!(b.opts.volatile);
         assert!(decode_broadcast(&bytes, "/").is_err());
+    }
+
+    #[test]
+    fn only_the_binary_of_the_event_becomes_attachments() {
+        // [uid, {type: 2, data: ["ev", {"a": <bin 2>}], nsp: "/"}, {rooms: [], x: <bin 1>}]
+        // with the option's bin written first in the message's binary order.
+        let message = json!(["u", {"type": 2, "nsp": "/", "data": ["ev", {"a": Payload::placeholder(1)}]},
+            {"rooms": [], "x": Payload::placeholder(0)}]);
+        let binary = [Bytes::from_static(b"\x01"), Bytes::from_static(b"\x02")];
+        let mut bytes = Vec::new();
+        msgpack::write(&mut bytes, &message, &binary);
+        let b = decode_broadcast(&bytes, "/").unwrap();
+        assert_eq!(b.packet.payload.binary(), &[Bytes::from_static(b"\x02")]);
+        assert_eq!(
+            b.packet.payload.values().unwrap(),
+            [json!({"a": Payload::placeholder(0)})]
+        );
     }
 
     #[test]

@@ -31,9 +31,23 @@ pub use messages::Parser;
 pub mod fuzzing {
     //! Entry points for the fuzz targets (not part of the API).
 
-    /// Reads `bytes` as each kind of message another node can send; must never panic.
+    /// Reads `bytes` as each kind of message another node can send; must never panic. A
+    /// broadcast that decodes must survive being written again (msgpack, as this node
+    /// publishes) and read back: the second writing is byte for byte the first (the first
+    /// may normalise, e.g. `1.0` to `1` as notepack does), with the same event and options.
     pub fn read_messages(bytes: &[u8]) {
-        let _ = super::messages::decode_broadcast(bytes, "/");
+        use super::messages::{decode_broadcast, encode_broadcast};
+        if let Ok(b) = decode_broadcast(bytes, "/") {
+            let once = encode_broadcast(super::Parser::MsgPack, "fuzz", &b.packet, &b.opts);
+            let back = decode_broadcast(&once, "/").expect("a re-encoded broadcast decodes");
+            let twice = encode_broadcast(super::Parser::MsgPack, "fuzz", &back.packet, &back.opts);
+            assert_eq!(once, twice, "writing a read broadcast again changes it");
+            assert_eq!(back.packet.event, b.packet.event);
+            assert_eq!(back.packet.payload.binary(), b.packet.payload.binary());
+            assert_eq!(back.opts.rooms, b.opts.rooms);
+            assert_eq!(back.opts.except, b.opts.except);
+            assert_eq!(back.opts.volatile, b.opts.volatile);
+        }
         let _ = super::messages::decode_request(bytes).map(|r| {
             let _ = r.opts();
             let _ = r.rooms();

@@ -154,7 +154,7 @@ fn write_number(out: &mut Vec<u8>, n: &Number) {
 }
 
 /// The attachment number of a placeholder object.
-fn placeholder(map: &Map<String, Value>) -> Option<usize> {
+pub(crate) fn placeholder(map: &Map<String, Value>) -> Option<usize> {
     if map.len() != 2 || map.get("_placeholder") != Some(&Value::Bool(true)) {
         return None;
     }
