@@ -79,6 +79,9 @@ async fn main() -> std::io::Result<()> {
                 .on("message-with-ack", message_with_ack)
         })
         .namespace("/custom", |ns| ns.on_connect(emit_auth))
+        // With REDIS_URL set, copies of this server on other ports form one cluster.
+        .adapter_from_env()
+        .map_err(std::io::Error::other)?
         .build()
         .expect("valid server");
 
@@ -87,8 +90,10 @@ async fn main() -> std::io::Result<()> {
         .router()
         .merge(echo.router().layer(CorsLayer::very_permissive()));
 
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
-    println!("conformance server listening on http://localhost:3000");
+    // The published test suites expect port 3000.
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    println!("conformance server listening on http://localhost:{port}");
     rt.serve_app(listener, app, realtime::shutdown_signal())
         .await
 }

@@ -30,6 +30,9 @@ async fn main() -> std::io::Result<()> {
     );
     Realtime::builder()
         .on("message", shout)
+        // With REDIS_URL set, copies of this server on other ports form one cluster.
+        .adapter_from_env()
+        .map_err(std::io::Error::other)?
         .build()
         .expect("valid server")
         .serve(format!("0.0.0.0:{port}"))

@@ -327,6 +327,9 @@ async fn main() -> std::io::Result<()> {
                 .on("whoami", whoami)
         })
         .namespace("/custom", |ns| ns.on_connect(welcome).on("echo", echo))
+        // With REDIS_URL set, copies of this server on other ports form one cluster.
+        .adapter_from_env()
+        .map_err(std::io::Error::other)?
         .build()
         .expect("valid server");
 

@@ -45,7 +45,8 @@
 //! | `ALLOW_GUEST` | `false` | weroll's `allowGuest`: `$init` without `_sess` is accepted |
 //! | `SHAKEHAND_TIMEOUT_MS` | `15000` | weroll's `shakehandTimeout` |
 //! | `SESSION_TTL_MS` | `3600000` | how long a session from `POST /login` lives |
-//! | `REDIS_URL` | unset: sessions in memory | keep sessions in Redis (a random key prefix per run) |
+//! | `REDIS_URL` | unset: one process, sessions in memory | join the cluster on this Redis and keep sessions there: two copies on two ports serve the same users |
+//! | `SESSION_PREFIX` | `realtime-auth-example:` | the key prefix of sessions in Redis |
 //! | `RATE_LIMIT_PER_SECOND`, `RATE_LIMIT_BURST` | `20`, `20` | events each connection may send |
 //!
 //! The RS256 key pair in `examples/auth/keys/` is for tests only: its private half is public.
@@ -114,14 +115,13 @@ impl Settings {
 }
 
 /// Where sessions live: in this process, or in Redis where the HTTP app of another process
-/// (weroll's `Session` model) could create them too. Each run gets its own key prefix, so
-/// runs never see each other's sessions.
+/// (weroll's `Session` model), or another copy of this example, creates them too.
 async fn session_store(settings: &Settings) -> std::io::Result<Arc<dyn SessionStore>> {
     let Some(url) = &settings.redis_url else {
         tracing::info!("sessions in memory");
         return Ok(Arc::new(MemorySessionStore::new()));
     };
-    let prefix = format!("realtime-auth-example:{}:", http::random_hex(8));
+    let prefix = env("SESSION_PREFIX").unwrap_or_else(|| "realtime-auth-example:".to_owned());
     // Give up quickly when Redis is not there: the connection manager would keep retrying.
     let connect = RedisSessionStore::connect_with_prefix(url, &prefix);
     let store = tokio::time::timeout(Duration::from_secs(5), connect)
@@ -152,6 +152,9 @@ async fn main() -> std::io::Result<()> {
                 .timeout(settings.shakehand_timeout),
         )
         .state(stats.clone())
+        // With REDIS_URL set, copies of this example on other ports form one cluster.
+        .adapter_from_env()
+        .map_err(std::io::Error::other)?
         .build()
         .expect("every event has one handler");
 

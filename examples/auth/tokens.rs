@@ -23,8 +23,9 @@ use std::sync::Arc;
 
 use realtime::{
     auth::{Jwt, TokenSource, User},
+    cluster::RedisAdapterConfig,
     session::SessionStore,
-    Config, ConnectError, NamespaceBuilder, Realtime, Socket, State,
+    Config, ConnectError, NamespaceBuilder, Realtime, RedisAdapter, Socket, State,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -66,7 +67,7 @@ pub fn server(settings: &Settings, store: Arc<dyn SessionStore>, stats: Stats) -
         .audience("/rsa")
         .middleware::<Claims>();
 
-    Realtime::builder()
+    let builder = Realtime::builder()
         .without_registered_handlers()
         .config(
             Config::default()
@@ -100,9 +101,24 @@ pub fn server(settings: &Settings, store: Arc<dyn SessionStore>, stats: Stats) -
                 .middleware(admin_token)
                 .middleware(crate::admin::roles_from_claims);
             crate::admin::handlers(jwt_namespace(ns))
-        })
-        .build()
-        .expect("every event has one handler")
+        });
+    match cluster(settings) {
+        Some(adapter) => builder.adapter(adapter),
+        None => builder,
+    }
+    .build()
+    .expect("every event has one handler")
+}
+
+/// With `REDIS_URL` set, copies of this example on other ports form one cluster. This
+/// server is a second Socket.IO server in the process (its own path), so it gets a key of
+/// its own: Node would give a second `io` its own key too, or its namespace `/` and the
+/// weroll server's would receive each other's broadcasts.
+fn cluster(settings: &Settings) -> Option<RedisAdapter> {
+    let url = settings.redis_url.as_deref()?;
+    let mut config = RedisAdapterConfig::default();
+    config.key = "realtime-auth-tokens".into();
+    Some(RedisAdapter::with_config(url, config).expect("REDIS_URL is a Redis URL"))
 }
 
 /// The token server's `/` lets nobody in, and says where to go instead.

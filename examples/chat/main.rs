@@ -5,43 +5,57 @@
 //! cargo run --example chat            # then open http://localhost:3000
 //! ```
 //!
+//! Two copies on two ports with `REDIS_URL` set are one chat: one online list, one
+//! conversation, private messages between users of different copies.
+//!
+//! ```sh
+//! REDIS_URL=redis://127.0.0.1:6379 PORT=3000 cargo run --example chat
+//! REDIS_URL=redis://127.0.0.1:6379 PORT=3001 cargo run --example chat
+//! ```
+//!
 //! The page talks to the plain WebSocket endpoint (`/ws`, JSON frames, no client library);
 //! Socket.IO clients (`io("http://localhost:3000")`) join the same chat through the same
 //! handlers and see the same messages.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use axum::{response::Html, routing::get, Router};
-use realtime::{AckSender, Data, Realtime, Socket, SocketId, State};
+use realtime::{AckSender, Data, FetchedSocket, Namespace, Realtime, Socket};
 use serde::{Deserialize, Serialize};
 
-/// Who is online: socket id → nickname.
-#[derive(Clone, Default)]
-struct Online(Arc<Mutex<HashMap<SocketId, String>>>);
-
-impl Online {
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.0.lock().unwrap().values().cloned().collect();
-        names.sort();
-        names
-    }
-
-    fn find(&self, name: &str) -> Option<SocketId> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(_, n)| n.as_str() == name)
-            .map(|(id, _)| *id)
-    }
+/// What every node knows of a logged-in socket (socket.io's `socket.data`): `fetch_sockets`
+/// gathers it from every node, so the online list is the cluster's, not this process's.
+#[derive(Serialize, Deserialize)]
+struct Profile {
+    name: String,
 }
 
-/// The nickname a socket logged in with, kept on the socket.
-#[derive(Clone)]
-struct Nick(String);
+/// The logged-in sockets of every node. If the cluster cannot answer (Redis away), this
+/// node's own, rather than nothing.
+async fn online(ns: &Arc<Namespace>) -> Vec<FetchedSocket> {
+    let sockets = match ns.fetch_sockets().await {
+        Ok(sockets) => sockets,
+        Err(err) => {
+            tracing::warn!(%err, "online list of this node only");
+            ns.local().fetch_sockets().await.unwrap_or_default()
+        }
+    };
+    sockets
+        .into_iter()
+        .filter(|s| s.data::<Profile>().is_ok())
+        .collect()
+}
+
+/// The nicknames online, sorted.
+async fn online_names(ns: &Arc<Namespace>) -> Vec<String> {
+    let mut names: Vec<String> = online(ns)
+        .await
+        .iter()
+        .filter_map(|s| s.data::<Profile>().ok().map(|p| p.name))
+        .collect();
+    names.sort();
+    names
+}
 
 #[derive(Deserialize)]
 struct Login {
@@ -68,27 +82,26 @@ struct Line<'a> {
     room: Option<&'a str>,
 }
 
-async fn login(
-    socket: Socket,
-    State(online): State<Online>,
-    ack: AckSender,
-    Data(login): Data<Login>,
-) {
+async fn login(socket: Socket, ack: AckSender, Data(login): Data<Login>) {
     let name = login.name.trim().to_owned();
-    if name.is_empty() || online.find(&name).is_some() {
+    let ns = socket.namespace();
+    // Two people picking one name on two nodes at the same instant can both get it: the
+    // check is a read of the cluster, not a lock.
+    let taken = online_names(&ns).await.contains(&name);
+    if name.is_empty() || taken || socket.data::<Profile>().is_some() {
         let _ = ack.send(&serde_json::json!({ "ok": false, "error": "name empty or taken" }));
         return;
     }
-    socket.insert_extension(Nick(name.clone()));
-    online.0.lock().unwrap().insert(socket.id(), name.clone());
-    let _ = ack.send(&serde_json::json!({ "ok": true, "online": online.names() }));
+    let _ = socket.set_data(&Profile { name: name.clone() });
+    let names = online_names(&ns).await;
+    let _ = ack.send(&serde_json::json!({ "ok": true, "online": names }));
     // "xxx entered the room" for everyone else, and a fresh online list for all.
     let _ = socket.broadcast().emit("enter", &name);
-    let _ = socket.namespace().emit("online", &online.names());
+    let _ = ns.emit("online", &names);
 }
 
 async fn say(socket: Socket, Data(say): Data<Say>) {
-    let Some(Nick(from)) = socket.extension::<Nick>() else {
+    let Some(Profile { name: from }) = socket.data::<Profile>() else {
         let _ = socket.emit("error", "log in first");
         return;
     };
@@ -103,36 +116,27 @@ async fn say(socket: Socket, Data(say): Data<Say>) {
     };
 }
 
-async fn whisper(
-    socket: Socket,
-    State(online): State<Online>,
-    ack: AckSender,
-    Data(w): Data<Whisper>,
-) {
-    let Some(Nick(from)) = socket.extension::<Nick>() else {
+async fn whisper(socket: Socket, ack: AckSender, Data(w): Data<Whisper>) {
+    let Some(Profile { name: from }) = socket.data::<Profile>() else {
         return;
     };
-    match online.find(&w.to) {
-        Some(id) => {
-            let _ = socket.within(id).emit(
-                "private",
-                &Line {
-                    from: &from,
-                    text: &w.text,
-                    room: None,
-                },
-            );
-            let _ = ack.send(&true);
-        }
-        None => {
-            let _ = ack.send(&false);
-        }
-    }
+    let online = online(&socket.namespace()).await;
+    let target = online
+        .iter()
+        .find(|s| s.data::<Profile>().is_ok_and(|p| p.name == w.to));
+    let line = Line {
+        from: &from,
+        text: &w.text,
+        room: None,
+    };
+    // The recipient may be connected to another node: emitting to a fetched socket reaches it.
+    let sent = target.is_some_and(|t| t.emit("private", &line).is_ok());
+    let _ = ack.send(&sent);
 }
 
 async fn join(socket: Socket, Data(room): Data<String>) {
     socket.join(room.as_str());
-    if let Some(Nick(name)) = socket.extension::<Nick>() {
+    if let Some(Profile { name }) = socket.data::<Profile>() {
         let _ = socket
             .to(room.as_str())
             .emit("joined", &serde_json::json!({ "room": room, "name": name }));
@@ -143,11 +147,12 @@ async fn leave(socket: Socket, Data(room): Data<String>) {
     socket.leave(room.as_str());
 }
 
-async fn disconnected(socket: Socket, State(online): State<Online>) {
-    let name = online.0.lock().unwrap().remove(&socket.id());
-    if let Some(name) = name {
-        let _ = socket.namespace().emit("leave", &name);
-        let _ = socket.namespace().emit("online", &online.names());
+async fn disconnected(socket: Socket) {
+    // The socket has already left the namespace: the list no longer has it.
+    if let Some(Profile { name }) = socket.data::<Profile>() {
+        let ns = socket.namespace();
+        let _ = ns.emit("leave", &name);
+        let _ = ns.emit("online", &online_names(&ns).await);
     }
 }
 
@@ -156,13 +161,15 @@ async fn main() -> std::io::Result<()> {
     realtime::logging::init();
 
     let rt = Realtime::builder()
-        .state(Online::default())
         .on("login", login)
         .on("say", say)
         .on("whisper", whisper)
         .on("join", join)
         .on("leave", leave)
         .on_disconnect(disconnected)
+        // With REDIS_URL set, copies of this server on other ports form one chat.
+        .adapter_from_env()
+        .map_err(std::io::Error::other)?
         .build()
         .expect("one handler per event");
 

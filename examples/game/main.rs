@@ -31,6 +31,9 @@ async fn main() -> std::io::Result<()> {
     let rt = Realtime::builder()
         .state(table::Scores::default())
         .namespace("/admin", |ns| ns.middleware(admin::require_admin_token))
+        // With REDIS_URL set, copies of this server on other ports form one cluster.
+        .adapter_from_env()
+        .map_err(std::io::Error::other)?
         .build()
         .expect("every event has one handler");
 

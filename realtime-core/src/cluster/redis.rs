@@ -32,7 +32,13 @@ use crate::{
     wire::payload::Payload,
 };
 
-/// How a [`RedisAdapter`] behaves. The defaults are Node's.
+/// How a [`RedisAdapter`] behaves. The defaults are Node's; start from them and set fields:
+///
+/// ```
+/// let mut config = realtime_core::cluster::RedisAdapterConfig::default();
+/// config.key = "my-app".into();
+/// config.requests_timeout = std::time::Duration::from_secs(2);
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RedisAdapterConfig {

@@ -227,6 +227,20 @@ impl RealtimeBuilder {
         self
     }
 
+    /// Joins the cluster on the Redis that the `REDIS_URL` environment variable names
+    /// ([`RedisAdapter`](crate::RedisAdapter) with Node's defaults); without it, stays a single
+    /// node. How the examples become a cluster with no other change: start two copies on two
+    /// ports with the same `REDIS_URL`.
+    #[cfg(feature = "redis")]
+    pub fn adapter_from_env(self) -> Result<Self, ClusterError> {
+        Ok(
+            match crate::cluster::RedisAdapter::from_env().transpose()? {
+                Some(adapter) => self.adapter(adapter),
+                None => self,
+            },
+        )
+    }
+
     /// [`adapter`](Self::adapter) with an adapter already shared.
     pub fn adapter_arc(mut self, adapter: Arc<dyn ClusterAdapter>) -> Self {
         self.cluster = Some(adapter);

@@ -481,10 +481,10 @@ describe('$init (REDIS_URL: sessions in Redis at 127.0.0.1:6379)', () => {
   });
   after(async () => { c.closeAll(); await server?.stop(); });
 
-  test('the example really keeps its sessions in Redis, under a prefix of its own', async () => {
+  test('the example really keeps its sessions in Redis, under its prefix', async () => {
     await withTimeout((async () => { while (!server.output().includes('sessions in Redis')) await sleep(20); })(), 5000, 'the log line');
     // eslint-disable-next-line no-control-regex
-    assert.match(server.output().replace(/\x1b\[[0-9;]*m/g, ''), /sessions in Redis url=redis:\/\/127\.0\.0\.1:6379 prefix=realtime-auth-example:[0-9a-f]{16}:/);
+    assert.match(server.output().replace(/\x1b\[[0-9;]*m/g, ''), /sessions in Redis url=redis:\/\/127\.0\.0\.1:6379 prefix=realtime-auth-example:/);
   });
 
   for (const transport of TRANSPORTS) {
