@@ -87,13 +87,13 @@ async fn login(socket: Socket, ack: AckSender, Data(login): Data<Login>) {
     let ns = socket.namespace();
     // Two people picking one name on two nodes at the same instant can both get it: the
     // check is a read of the cluster, not a lock.
-    let taken = online_names(&ns).await.contains(&name);
+    let taken = online_names(ns).await.contains(&name);
     if name.is_empty() || taken || socket.data::<Profile>().is_some() {
         let _ = ack.send(&serde_json::json!({ "ok": false, "error": "name empty or taken" }));
         return;
     }
     let _ = socket.set_data(&Profile { name: name.clone() });
-    let names = online_names(&ns).await;
+    let names = online_names(ns).await;
     let _ = ack.send(&serde_json::json!({ "ok": true, "online": names }));
     // "xxx entered the room" for everyone else, and a fresh online list for all.
     let _ = socket.broadcast().emit("enter", &name);
@@ -120,7 +120,7 @@ async fn whisper(socket: Socket, ack: AckSender, Data(w): Data<Whisper>) {
     let Some(Profile { name: from }) = socket.data::<Profile>() else {
         return;
     };
-    let online = online(&socket.namespace()).await;
+    let online = online(socket.namespace()).await;
     let target = online
         .iter()
         .find(|s| s.data::<Profile>().is_ok_and(|p| p.name == w.to));
@@ -152,7 +152,7 @@ async fn disconnected(socket: Socket) {
     if let Some(Profile { name }) = socket.data::<Profile>() {
         let ns = socket.namespace();
         let _ = ns.emit("leave", &name);
-        let _ = ns.emit("online", &online_names(&ns).await);
+        let _ = ns.emit("online", &online_names(ns).await);
     }
 }
 

@@ -142,7 +142,8 @@ struct Inner {
     requests: Mutex<HashMap<String, Pending>>,
     /// Broadcasts with acks this node sent, by request id: where their acks go.
     ack_requests: Mutex<HashMap<String, AckSink>>,
-    ready: watch::Sender<bool>,
+    /// Whether the subscription is up, or why it is not.
+    link: watch::Sender<Link>,
     stop: CancellationToken,
     tasks: TaskTracker,
     stats: Stats,
@@ -188,6 +189,18 @@ enum Collected {
 
 /// Messages published per round trip to Redis, at most.
 const MAX_BATCH: usize = 256;
+/// The state of the subscription, which [`ClusterAdapter::ready`] reports.
+#[derive(Debug, Clone)]
+enum Link {
+    /// The first attempt is under way.
+    Connecting,
+    Up,
+    /// Down, reconnecting; why.
+    Down(Arc<str>),
+    /// Closed for good.
+    Closed(Arc<str>),
+}
+
 /// Warnings about dropped or malformed messages: at most one per this period.
 const WARNING_PERIOD: Duration = Duration::from_secs(10);
 
@@ -225,7 +238,7 @@ impl RedisAdapter {
                 reconnect_delay: Mutex::new(Duration::ZERO),
                 requests: Mutex::new(HashMap::new()),
                 ack_requests: Mutex::new(HashMap::new()),
-                ready: watch::Sender::new(false),
+                link: watch::Sender::new(Link::Connecting),
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 stats: Stats::default(),
@@ -423,6 +436,8 @@ impl Inner {
                         Ok(Err(err)) => err.to_string(),
                         _ => "timed out".to_owned(),
                     };
+                    self.link
+                        .send_replace(Link::Down(format!("cannot subscribe: {why}").into()));
                     if failures == 1 {
                         tracing::warn!(%why, "redis adapter: cannot subscribe; retrying");
                     } else {
@@ -447,7 +462,7 @@ impl Inner {
             connected_before = true;
             failures = 0;
             delay = Duration::from_millis(100);
-            self.ready.send_replace(true);
+            self.link.send_replace(Link::Up);
             let mut health = tokio::time::interval(self.config.health_check_interval);
             health.tick().await;
             loop {
@@ -478,7 +493,8 @@ impl Inner {
                     _ = self.stop.cancelled() => return,
                 }
             }
-            self.ready.send_replace(false);
+            self.link
+                .send_replace(Link::Down("lost the subscription".into()));
             tracing::warn!(
                 "redis adapter: lost the subscription; what other nodes publish until it is back is lost; reconnecting"
             );
@@ -895,12 +911,22 @@ impl ClusterAdapter for RedisAdapter {
     }
 
     fn ready(&self) -> ClusterFuture<Result<(), ClusterError>> {
-        let mut ready = self.inner.ready.subscribe();
+        let mut link = self.inner.link.subscribe();
         let timeout = self.inner.config.requests_timeout;
         Box::pin(async move {
-            match tokio::time::timeout(timeout, ready.wait_for(|r| *r)).await {
-                Ok(Ok(_)) => Ok(()),
-                _ => Err(ClusterError::Unavailable(
+            // Up, or the first attempt failed (say, connection refused): no need to wait
+            // out the timeout to know.
+            let settled = link.wait_for(|l| !matches!(l, Link::Connecting));
+            match tokio::time::timeout(timeout, settled).await {
+                Ok(Ok(l)) => match &*l {
+                    Link::Up => Ok(()),
+                    Link::Down(why) | Link::Closed(why) => {
+                        Err(ClusterError::Unavailable(why.clone()))
+                    }
+                    Link::Connecting => unreachable!("waited for another state"),
+                },
+                Ok(Err(_)) => Err(ClusterError::Unavailable("the adapter has stopped".into())),
+                Err(_) => Err(ClusterError::Unavailable(
                     format!("not subscribed to Redis within {timeout:?}").into(),
                 )),
             }
@@ -913,7 +939,9 @@ impl ClusterAdapter for RedisAdapter {
             inner.stop.cancel();
             inner.tasks.close();
             let _ = tokio::time::timeout(inner.config.connect_timeout, inner.tasks.wait()).await;
-            inner.ready.send_replace(false);
+            inner
+                .link
+                .send_replace(Link::Closed("the adapter was closed".into()));
             *inner.connection.lock().await = None;
         })
     }
