@@ -55,7 +55,10 @@ impl ServerKind {
     }
 }
 
-const SCENARIOS: [&str; 5] = ["idle", "fanout", "rate", "echo", "storm"];
+const SCENARIOS: [&str; 6] = ["idle", "fanout", "cluster", "rate", "echo", "storm"];
+
+/// The Redis of the cluster scenario when neither `--redis` nor `REDIS_URL` names one.
+const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
 
 #[derive(Debug, Clone)]
 pub struct Opts {
@@ -78,15 +81,18 @@ pub struct Opts {
     /// that other work disturbed.
     pub patience: Option<u64>,
     pub note: Option<String>,
+    /// The Redis the cluster scenario's nodes share (`--redis`, else `REDIS_URL`, else
+    /// [`DEFAULT_REDIS`]).
+    pub redis: String,
     /// The arguments as given, for the report when not run through `bench/run`.
     pub raw: Vec<String>,
 }
 
 const USAGE: &str =
     "usage: bench/run [--smoke] [--write] [--repeat N] [--servers realtime,socketioxide,node]
-                 [--scenarios idle,fanout,rate,echo,storm] [--fanout-emits SMALL,LARGE]
+                 [--scenarios idle,fanout,cluster,rate,echo,storm] [--fanout-emits SMALL,LARGE]
                  [--rate DELIVERIES_PER_S] [--latency-every N] [--patience SECONDS]
-                 [--per-process N] [--sources N] [--threads N] [--note TEXT]";
+                 [--redis URL] [--per-process N] [--sources N] [--threads N] [--note TEXT]";
 
 impl Opts {
     pub fn parse(args: &[String]) -> Result<Opts, String> {
@@ -108,6 +114,10 @@ impl Opts {
             latency_every: 1,
             patience: None,
             note: None,
+            redis: std::env::var("REDIS_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| DEFAULT_REDIS.to_owned()),
             raw: args.to_vec(),
         };
         let mut it = args.iter();
@@ -164,6 +174,7 @@ impl Opts {
                     o.latency_every = num::<usize>(&val("--latency-every")?)?.max(1)
                 }
                 "--note" => o.note = Some(val("--note")?),
+                "--redis" => o.redis = val("--redis")?,
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown option {other}\n{USAGE}")),
             }
@@ -195,6 +206,9 @@ struct Sizes {
     idle_plain: usize,
     settle: Duration,
     fanout: [(usize, u64); 2],
+    /// The cluster fan-out: receivers (split evenly over the two nodes) and emits; the
+    /// small fan-out's by default.
+    cluster: (usize, u64),
     senders: usize,
     rate_rooms: [usize; 2],
     rate: u64,
@@ -217,6 +231,7 @@ impl Sizes {
         if let Some([a, b]) = o.fanout_emits {
             s.fanout[0].1 = a;
             s.fanout[1].1 = b;
+            s.cluster.1 = a;
         }
         s
     }
@@ -228,6 +243,7 @@ impl Sizes {
                 idle_plain: 200,
                 settle: Duration::from_millis(500),
                 fanout: [(100, 40), (300, 10)],
+                cluster: (100, 40),
                 senders: 2,
                 rate_rooms: [100, 300],
                 rate: o.rate.unwrap_or(2_000),
@@ -252,6 +268,8 @@ impl Sizes {
                 // writes (tens of emits, seen as the p99 latency), well inside
                 // socketioxide's 1 024-packet queue; a drop would fail the run.
                 fanout: [(1_000, 2_000), (10_000, 100)],
+                // The room of 1k over two nodes (500 each), as many emits as to one node.
+                cluster: (1_000, 2_000),
                 senders: 2,
                 rate_rooms: [1_000, 10_000],
                 rate: o.rate.unwrap_or(20_000),
@@ -677,8 +695,23 @@ struct ServerProc {
     log: PathBuf,
 }
 
+/// What makes a server a node of the cluster scenario: the Redis it shares with the other
+/// node (`REDIS_URL`) and the channel prefix of this run (`REDIS_KEY`: Node's `key`,
+/// socketioxide-redis's `prefix`, realtime's `RedisAdapterConfig::key`), so that nothing
+/// else using the same Redis (another run, a test suite) hears this run's broadcasts.
+#[derive(Debug, Clone)]
+struct ClusterEnv {
+    url: String,
+    key: String,
+}
+
 impl ServerProc {
-    fn start(kind: ServerKind, port: u16, label: &str) -> Result<ServerProc, String> {
+    fn start(
+        kind: ServerKind,
+        port: u16,
+        label: &str,
+        cluster: Option<&ClusterEnv>,
+    ) -> Result<ServerProc, String> {
         let log = log_dir().join(format!("{}-{label}.log", kind.name()));
         let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
@@ -691,6 +724,11 @@ impl ServerProc {
                     .current_dir(bench_root().join("servers/node"));
                 c
             }
+        };
+        match cluster {
+            Some(c) => cmd.env("REDIS_URL", &c.url).env("REDIS_KEY", &c.key),
+            // Single-node scenarios never join a cluster, whatever the suite's environment.
+            None => cmd.env_remove("REDIS_URL").env_remove("REDIS_KEY"),
         };
         cmd.env("PORT", port.to_string())
             .stdin(Stdio::null())
@@ -845,11 +883,269 @@ async fn check_contract(addr: SocketAddr, proto: Proto) -> Result<(), crate::cli
     Ok(())
 }
 
+/// A `fanout` emitted by a client of `from` reaches a client in the room on `to`, within
+/// 1 s: the two nodes are one cluster.
+async fn check_cross(from: SocketAddr, to: SocketAddr) -> Result<(), crate::client::Error> {
+    let src = "127.0.0.1".parse().unwrap();
+    let mut rx = Conn::connect(to, src, Proto::Sio, Duration::from_secs(2)).await?;
+    rx.emit("join", r#""__cluster""#, Some(1)).await?;
+    let (args, _) = wait_ack(&mut rx, 1).await.map_err(|_| "no ack to join")??;
+    if args != vec![Value::Bool(true)] {
+        return Err(format!("join acked {args:?}").into());
+    }
+    let mut tx = Conn::connect(from, src, Proto::Sio, Duration::from_secs(2)).await?;
+    let msg = json!({"room": "__cluster", "t": 1, "s": 0});
+    tx.emit("fanout", &msg.to_string(), Some(1)).await?;
+    let (args, _) = wait_ack(&mut tx, 1)
+        .await
+        .map_err(|_| "no ack to fanout")??;
+    if args != vec![Value::Bool(true)] {
+        return Err(format!("fanout acked {args:?}").into());
+    }
+    let wait = async {
+        loop {
+            if let Incoming::Event { name, args } = rx.next().await? {
+                if name == "tick" {
+                    return Ok::<_, crate::client::Error>(args);
+                }
+            }
+        }
+    };
+    let tick = tokio::time::timeout(Duration::from_secs(1), wait)
+        .await
+        .map_err(|_| "no tick on the other node within 1 s")??;
+    tx.close().await;
+    rx.close().await;
+    if tick != vec![msg] {
+        return Err(format!("the other node delivered {tick:?}").into());
+    }
+    Ok(())
+}
+
+/// Node names in messages and table rows: A, B, ... (lower case in log file names).
+fn node_name(i: usize) -> char {
+    (b'A' + (i % 26) as u8) as char
+}
+
+/// Waits (at most 20 s) until a broadcast on every node reaches a client on every other
+/// node: the adapters are subscribed (Node's subscribes after it listens) before any
+/// client of the scenario connects.
+fn wait_cluster(nodes: &mut [ServerProc]) -> Result<(), String> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(20);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut attempts = 0;
+    for from in 0..nodes.len() {
+        for to in (0..nodes.len()).filter(|&to| to != from) {
+            loop {
+                attempts += 1;
+                let last = match rt.block_on(check_cross(nodes[from].addr, nodes[to].addr)) {
+                    Ok(()) => break,
+                    Err(e) => e.to_string(),
+                };
+                for n in nodes.iter_mut() {
+                    if !n.alive() {
+                        return Err(format!(
+                            "a node exited while the cluster formed; see {}",
+                            n.log.display()
+                        ));
+                    }
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "a fanout on node {} (port {}) did not reach a client on node {} (port {}) \
+                         within 20 s: {last}; see {} and {}",
+                        node_name(from),
+                        nodes[from].addr.port(),
+                        node_name(to),
+                        nodes[to].addr.port(),
+                        nodes[from].log.display(),
+                        nodes[to].log.display()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    let pairs = nodes.len() * (nodes.len() - 1);
+    if attempts > pairs {
+        eprintln!(
+            "    the cluster delivered across nodes after {attempts} attempts ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Host and port of a `redis://[user[:password]@]host[:port][/db][?...]` (or `rediss://`)
+/// URL.
+fn redis_host_port(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("redis://")
+        .or_else(|| url.strip_prefix("rediss://"))
+        .ok_or_else(|| format!("{url:?} is not a redis:// URL"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hostport = authority.rsplit('@').next().unwrap_or_default();
+    // `[::1]:6379`, `host:6379`, `host`
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':')),
+            None => return Err(format!("bad host in the Redis URL {url:?}")),
+        },
+        None => match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("bad port in the Redis URL {url:?}"))?,
+        None => 6379,
+    };
+    Ok((
+        if host.is_empty() { "127.0.0.1" } else { host }.to_owned(),
+        port,
+    ))
+}
+
+/// Sends one inline command to the Redis at `url` and returns the start of its reply
+/// (within 2 s; no TLS, no AUTH).
+fn redis_command(url: &str, command: &str) -> Result<String, String> {
+    use std::io::Read;
+    use std::net::ToSocketAddrs;
+    let (host, port) = redis_host_port(url)?;
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {host}"))?;
+    let timeout = Duration::from_secs(2);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    s.write_all(format!("{command}\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 8192];
+    let mut n = 0;
+    // One reply: a line, or a bulk string read until its length is in (or 8 KiB).
+    while n < buf.len() {
+        let got = s
+            .read(&mut buf[n..])
+            .map_err(|e| format!("no reply: {e}"))?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let complete = match text.strip_prefix('$') {
+            Some(bulk) => bulk.split_once("\r\n").is_some_and(|(len, body)| {
+                len.parse::<usize>().map_or(true, |len| body.len() >= len)
+            }),
+            None => text.contains("\r\n"),
+        };
+        if complete {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// Redis answers at `url` (a PING; an AUTH demand counts as an answer: the servers log in
+/// with the URL's credentials). `rediss://` is only connected to.
+fn redis_ping(url: &str) -> Result<(), String> {
+    if url.starts_with("rediss://") {
+        let (host, port) = redis_host_port(url)?;
+        return std::net::TcpStream::connect((host.as_str(), port))
+            .map(drop)
+            .map_err(|e| e.to_string());
+    }
+    let reply = redis_command(url, "PING")?;
+    if reply.starts_with("+PONG") || reply.starts_with("-NOAUTH") {
+        Ok(())
+    } else {
+        Err(format!("unexpected reply to PING: {:?}", reply.trim_end()))
+    }
+}
+
+/// The pid of the process listening on `port` over TCP (the Redis server, to count its
+/// CPU), if this machine has one and it can be seen.
+fn listener_pid(port: u16) -> Option<u32> {
+    let mut inodes = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if f.len() > 9 && f[3] == "0A" && local_port == Some(port) {
+                inodes.push(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    for proc_dir in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = proc_dir
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(proc_dir.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
+                    return Some(pid);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The Redis server's pid when it runs on this machine (a loopback URL).
+fn redis_pid(url: &str) -> Option<u32> {
+    let (host, port) = redis_host_port(url).ok()?;
+    let local = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if local {
+        listener_pid(port)
+    } else {
+        None
+    }
+}
+
+/// `redis_version` from `INFO server`, or `?`.
+fn redis_version(url: &str) -> String {
+    redis_command(url, "INFO server")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("redis_version:"))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 struct Worker {
     child: Child,
     stdin: ChildStdin,
     rx: mpsc::Receiver<Value>,
     pid: u32,
+    /// The index of the server (cluster node) its clients are connected to.
+    node: usize,
 }
 
 impl Drop for Worker {
@@ -912,7 +1208,7 @@ impl Fleet {
         Fleet::spawn_laid_out(
             opts,
             label,
-            server,
+            &[server],
             proto,
             clients,
             first_index,
@@ -921,12 +1217,13 @@ impl Fleet {
         )
     }
 
-    /// [`Fleet::spawn`] with a [`Layout`].
+    /// [`Fleet::spawn`] with a [`Layout`], its clients split evenly over `servers` (the
+    /// nodes of a cluster; one process at least per server).
     #[allow(clippy::too_many_arguments)]
     fn spawn_laid_out(
         opts: &Opts,
         label: &str,
-        server: SocketAddr,
+        servers: &[SocketAddr],
         proto: Proto,
         clients: usize,
         first_index: usize,
@@ -936,7 +1233,7 @@ impl Fleet {
         let mut fleet = Fleet::launch(
             opts,
             label,
-            server,
+            servers,
             proto,
             clients,
             first_index,
@@ -952,29 +1249,38 @@ impl Fleet {
         }
     }
 
-    /// Starts the worker processes; they begin connecting at once.
+    /// Starts the worker processes; they begin connecting at once. Process `p` connects
+    /// its clients to `servers[p % servers.len()]`, and every server gets as many
+    /// processes.
     #[allow(clippy::too_many_arguments)]
     fn launch(
         opts: &Opts,
         label: &str,
-        server: SocketAddr,
+        servers: &[SocketAddr],
         proto: Proto,
         clients: usize,
         first_index: usize,
         connect_concurrency: usize,
         layout: Layout,
     ) -> Result<Fleet, String> {
+        let nodes = servers.len();
+        if nodes == 0 {
+            return Err(format!("{label}: no server to connect to"));
+        }
         let procs = clients
             .div_ceil(opts.per_process.max(1))
             .max(layout.min_procs)
-            .clamp(1, clients.max(1));
+            .max(nodes)
+            .div_ceil(nodes)
+            * nodes;
+        let procs = procs.clamp(1, clients.max(1));
         let mut workers = Vec::new();
         let mut index = first_index;
         let connect_timeout_ms = 60_000 + clients as u64 * 5;
         for p in 0..procs {
             let n = clients / procs + usize::from(p < clients % procs);
             let cfg = WorkerCfg {
-                server,
+                server: servers[p % nodes],
                 proto,
                 clients: n,
                 first_index: index,
@@ -1020,6 +1326,7 @@ impl Fleet {
                 stdin,
                 rx,
                 pid,
+                node: p % nodes,
             });
         }
         Ok(Fleet {
@@ -1059,6 +1366,11 @@ impl Fleet {
 
     fn pids(&self) -> Vec<u32> {
         self.workers.iter().map(|w| w.pid).collect()
+    }
+
+    /// The node (index into the servers) of each worker, in the order of its replies.
+    fn nodes(&self) -> Vec<usize> {
+        self.workers.iter().map(|w| w.node).collect()
     }
 
     fn send_all(&mut self, cmd: &Value) -> Result<(), String> {
@@ -1245,6 +1557,8 @@ enum Unit {
     Idle,
     IdlePlain,
     Fanout(usize, u64),
+    /// Two nodes on one Redis: receivers, emits.
+    Cluster(usize, u64),
     Rate(usize),
     Echo,
     Storm,
@@ -1261,7 +1575,14 @@ struct Suite {
 /// processes, and the whole machine (every process and the kernel), in CPU-seconds; and
 /// the busiest single thread / process, to tell what limited the figure.
 struct Window {
+    /// Every server process (both nodes of a cluster).
     server_cpu: f64,
+    /// Each server process (node) alone.
+    server_nodes: Vec<f64>,
+    /// The Redis server of the cluster scenario, when it runs here (else 0).
+    redis_cpu: f64,
+    /// Whether the Redis server's CPU was sampled.
+    redis_sampled: bool,
     loadgen_cpu: f64,
     machine_cpu: f64,
     /// The busiest thread of the server.
@@ -1293,11 +1614,11 @@ impl Window {
         }
     }
 
-    /// CPU % of everything but the server and the load generator.
+    /// CPU % of everything but the server, the load generator (and the cluster's Redis).
     fn other_pct(&self) -> f64 {
         // Clamped: /proc/stat and the per-process times tick separately, so a short window
         // can read a little outside 0..=200.
-        self.pct(self.machine_cpu - self.server_cpu - self.loadgen_cpu)
+        self.pct(self.machine_cpu - self.server_cpu - self.loadgen_cpu - self.redis_cpu)
             .clamp(0.0, 200.0)
     }
 
@@ -1315,6 +1636,9 @@ impl Window {
             || self.pct(self.server_cpu) >= cores * SATURATED_THREAD_PCT
         {
             Some("server CPU")
+        } else if self.pct(self.redis_cpu) >= SATURATED_THREAD_PCT {
+            // Redis executes commands and writes pub/sub messages on one thread.
+            Some("Redis CPU")
         } else if self.pct(self.loadgen_thread_max) >= SATURATED_THREAD_PCT
             || self.pct(self.loadgen_proc_max) >= lg_cap
         {
@@ -1334,8 +1658,10 @@ impl Window {
 #[derive(Debug, Clone)]
 struct Sample {
     t_us: u64,
-    server: f64,
+    /// Per server process.
+    server: Vec<f64>,
     server_threads: Vec<(u32, f64)>,
+    redis: f64,
     /// Per loadgen process.
     loadgen: Vec<f64>,
     loadgen_threads: Vec<(u32, f64)>,
@@ -1375,10 +1701,13 @@ fn busiest_thread(a: &[(u32, f64)], b: &[(u32, f64)]) -> f64 {
 struct Sampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: std::thread::JoinHandle<Vec<Sample>>,
+    redis: bool,
 }
 
 impl Sampler {
-    fn start(server: u32, loadgen: Vec<u32>) -> Sampler {
+    /// Samples the `servers` (one, or the nodes of a cluster), the `loadgen` processes and
+    /// the cluster's `redis` server if given.
+    fn start(servers: Vec<u32>, loadgen: Vec<u32>, redis: Option<u32>) -> Sampler {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
@@ -1387,8 +1716,12 @@ impl Sampler {
                 let done = flag.load(std::sync::atomic::Ordering::Relaxed);
                 out.push(Sample {
                     t_us: crate::util::now_us(),
-                    server: cpu_seconds(server),
-                    server_threads: thread_cpu_seconds(server),
+                    server: servers.iter().map(|p| cpu_seconds(*p)).collect(),
+                    server_threads: servers
+                        .iter()
+                        .flat_map(|p| thread_cpu_seconds(*p))
+                        .collect(),
+                    redis: redis.map_or(0.0, cpu_seconds),
                     loadgen: loadgen.iter().map(|p| cpu_seconds(*p)).collect(),
                     loadgen_threads: loadgen
                         .iter()
@@ -1402,7 +1735,11 @@ impl Sampler {
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
-        Sampler { stop, handle }
+        Sampler {
+            stop,
+            handle,
+            redis: redis.is_some(),
+        }
     }
 
     /// Stops sampling and cuts out [from_us, to_us] (widened to the nearest samples).
@@ -1417,7 +1754,10 @@ impl Sampler {
         let b = samples.iter().find(|s| s.t_us >= to_us).or(samples.last());
         match (a, b) {
             (Some(a), Some(b)) if b.t_us > a.t_us => Window {
-                server_cpu: b.server - a.server,
+                server_cpu: b.server.iter().sum::<f64>() - a.server.iter().sum::<f64>(),
+                server_nodes: a.server.iter().zip(&b.server).map(|(x, y)| y - x).collect(),
+                redis_cpu: b.redis - a.redis,
+                redis_sampled: self.redis,
                 loadgen_cpu: b.loadgen.iter().sum::<f64>() - a.loadgen.iter().sum::<f64>(),
                 machine_cpu: b.machine - a.machine,
                 server_thread_max: busiest_thread(&a.server_threads, &b.server_threads),
@@ -1432,6 +1772,9 @@ impl Sampler {
             },
             _ => Window {
                 server_cpu: f64::NAN,
+                server_nodes: Vec::new(),
+                redis_cpu: f64::NAN,
+                redis_sampled: self.redis,
                 loadgen_cpu: f64::NAN,
                 machine_cpu: f64::NAN,
                 server_thread_max: f64::NAN,
@@ -1487,10 +1830,38 @@ fn cpu_rows(
         Better::Info,
         w.pct(w.machine_cpu),
     );
+    if w.server_nodes.len() > 1 {
+        // The cluster: each node, and the Redis between them (— when not on this machine).
+        for (i, cpu) in w.server_nodes.iter().enumerate() {
+            let role = if i == 0 { " (senders' node)" } else { "" };
+            r.set(
+                kind,
+                section,
+                &format!("node {} CPU %{role}", node_name(i)),
+                Better::Info,
+                w.pct(*cpu),
+            );
+        }
+        r.set(
+            kind,
+            section,
+            "Redis CPU %",
+            Better::Info,
+            if w.redis_sampled {
+                w.pct(w.redis_cpu)
+            } else {
+                f64::NAN
+            },
+        );
+    }
     r.set(
         kind,
         section,
-        "other CPU % (machine − server − loadgen)",
+        if w.server_nodes.len() > 1 {
+            "other CPU % (machine − servers − loadgen − Redis)"
+        } else {
+            "other CPU % (machine − server − loadgen)"
+        },
         Better::Info,
         w.other_pct(),
     );
@@ -1512,46 +1883,119 @@ impl Suite {
         label: &str,
         f: impl FnOnce(&mut Suite, &mut ServerProc) -> Result<(), String>,
     ) {
-        let port = self.port();
+        self.with_nodes(kind, label, 1, |suite, nodes| f(suite, &mut nodes[0]));
+    }
+
+    /// Starts `nodes` instances of `kind`, each on its own port (2 or more: the nodes of
+    /// one cluster on the suite's Redis, with a channel prefix of their own, checked to
+    /// deliver across nodes), runs `f`, stops them; a scenario that fails is recorded.
+    fn with_nodes(
+        &mut self,
+        kind: ServerKind,
+        label: &str,
+        nodes: usize,
+        f: impl FnOnce(&mut Suite, &mut [ServerProc]) -> Result<(), String>,
+    ) {
+        let ports: Vec<u16> = (0..nodes.max(1)).map(|_| self.port()).collect();
         let started = Instant::now();
         let runs = self.results.runs;
         let run = self.results.run + 1;
-        let log_label = if runs > 1 {
-            format!("{label}-run{run}")
+        let run_suffix = if runs > 1 {
+            format!("-run{run}")
         } else {
-            label.to_owned()
+            String::new()
+        };
+        let port_list = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let where_ = if ports.len() > 1 {
+            format!("ports {port_list}")
+        } else {
+            format!("port {port_list}")
         };
         if runs > 1 {
             eprintln!(
-                "--- {} / {label}, run {run} of {runs} (port {port})",
+                "--- {} / {label}, run {run} of {runs} ({where_})",
                 kind.name()
             );
         } else {
-            eprintln!("--- {} / {label} (port {port})", kind.name());
+            eprintln!("--- {} / {label} ({where_})", kind.name());
         }
-        let mut server = match ServerProc::start(kind, port, &log_label) {
-            Ok(s) => s,
-            Err(e) => {
-                self.results.fail(format!("{} / {label}: {e}", kind.name()));
+        let cluster = if ports.len() > 1 {
+            let url = self.opts.redis.clone();
+            if let Err(e) = redis_ping(&url) {
+                self.results.fail(format!(
+                    "{} / {label}: Redis is not reachable at {url} ({e}): the cluster scenario \
+                     needs one; start it, or name another with --redis URL or REDIS_URL",
+                    kind.name()
+                ));
                 return;
             }
+            Some(ClusterEnv {
+                url,
+                key: format!("bench-{}-{}", std::process::id(), ports[0]),
+            })
+        } else {
+            None
         };
-        let r = f(self, &mut server);
-        let alive = server.alive();
-        server.stop();
+        let mut servers: Vec<ServerProc> = Vec::new();
+        let mut failed = None;
+        for (i, &port) in ports.iter().enumerate() {
+            let log_label = if ports.len() > 1 {
+                format!("{label}-{}{run_suffix}", node_name(i).to_ascii_lowercase())
+            } else {
+                format!("{label}{run_suffix}")
+            };
+            match ServerProc::start(kind, port, &log_label, cluster.as_ref()) {
+                Ok(s) => servers.push(s),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if failed.is_none() && servers.len() > 1 {
+            failed = wait_cluster(&mut servers)
+                .err()
+                .map(|e| format!("the nodes do not form a cluster: {e}"));
+        }
+        if let Some(e) = failed {
+            for s in &mut servers {
+                s.stop();
+            }
+            self.results.fail(format!("{} / {label}: {e}", kind.name()));
+            return;
+        }
+        let r = f(self, &mut servers);
+        let dead: Vec<String> = servers
+            .iter_mut()
+            .filter_map(|s| (!s.alive()).then(|| s.log.display().to_string()))
+            .collect();
+        for s in &mut servers {
+            s.stop();
+        }
         if let Err(e) = r {
             self.results.fail(format!("{} / {label}: {e}", kind.name()));
-        } else if !alive {
+        } else if !dead.is_empty() {
             self.results.fail(format!(
                 "{} / {label}: the server died during the run; see {}",
                 kind.name(),
-                server.log.display()
+                dead.join(", ")
             ));
         }
-        let (open, tw) = sockets_on_port(port);
+        let after: Vec<String> = ports
+            .iter()
+            .map(|&port| {
+                let (open, tw) = sockets_on_port(port);
+                format!("{open} connections still open on port {port}, {tw} in TIME_WAIT")
+            })
+            .collect();
         eprintln!(
-            "    {:.1} s; after stop: {open} connections still open on port {port}, {tw} in TIME_WAIT",
-            started.elapsed().as_secs_f64()
+            "    {:.1} s; after stop: {}",
+            started.elapsed().as_secs_f64(),
+            after.join("; ")
         );
     }
 
@@ -1669,12 +2113,14 @@ impl Suite {
     }
 
     /// A room of `room` receivers; `senders` other clients emit `fanout` `emits` times in
-    /// all, paced by their acks (`interval_us` 0) or one per interval.
+    /// all, paced by their acks (`interval_us` 0) or one per interval. With several
+    /// `nodes` (a cluster) the receivers are split evenly over them and the senders are
+    /// clients of the first: what reaches the others goes through the cluster's adapter.
     #[allow(clippy::too_many_arguments)]
     fn fanout_run(
         &mut self,
         kind: ServerKind,
-        server: &mut ServerProc,
+        nodes: &mut [ServerProc],
         section: &str,
         room: usize,
         emits: u64,
@@ -1682,6 +2128,9 @@ impl Suite {
         interval_us: u64,
     ) -> Result<(), String> {
         let paced = interval_us == 0;
+        let cluster = nodes.len() > 1;
+        let rss = |nodes: &[ServerProc]| nodes.iter().map(ServerProc::rss_kib).sum::<u64>();
+        let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
         // The fixed-rate run must not be limited by the load generator: its receivers are
         // spread over several processes, and latency may be sampled on a subset.
         let layout = if paced {
@@ -1694,11 +2143,11 @@ impl Suite {
             }
         };
         std::thread::sleep(Duration::from_millis(300));
-        let base_kib = server.rss_kib();
+        let base_kib = rss(nodes);
         let (mut recv, _) = Fleet::spawn_laid_out(
             &self.opts,
             "receivers",
-            server.addr,
+            &addrs,
             Proto::Sio,
             room,
             0,
@@ -1721,7 +2170,7 @@ impl Suite {
         let (mut send, _) = match Fleet::spawn(
             &self.opts,
             "senders",
-            server.addr,
+            nodes[0].addr,
             Proto::Sio,
             senders,
             room,
@@ -1734,10 +2183,23 @@ impl Suite {
             }
         };
         std::thread::sleep(Duration::from_millis(300));
-        let joined_kib = server.rss_kib();
+        let joined_kib = rss(nodes);
+        let redis = if cluster {
+            let pid = redis_pid(&self.opts.redis);
+            if pid.is_none() {
+                eprintln!(
+                    "    the Redis server's process is not on this machine or not visible: \
+                     its CPU counts as other work"
+                );
+            }
+            pid
+        } else {
+            None
+        };
         let sampler = Sampler::start(
-            server.pid,
+            nodes.iter().map(|n| n.pid).collect(),
             recv.pids().into_iter().chain(send.pids()).collect(),
+            redis,
         );
         let per_sender = emits / senders as u64;
         let total_emits = per_sender * senders as u64;
@@ -1760,13 +2222,15 @@ impl Suite {
         let w = sampler.window(start, last);
         // Memory with every client still connected, ~1 s after the last delivery: what a
         // transport keeps once a burst is written (buffers, queues, allocator retention).
-        let after_kib = if paced && collected.is_ok() {
+        // Not for a cluster: the sum of two processes' peaks is no peak.
+        let after_kib = if paced && collected.is_ok() && !cluster {
             let settle = (last + 1_000_000).saturating_sub(now_us());
             std::thread::sleep(Duration::from_micros(settle.min(1_000_000)));
-            Some((server.rss_kib(), peak_rss_kib(server.pid)))
+            Some((rss(nodes), peak_rss_kib(nodes[0].pid)))
         } else {
             None
         };
+        let recv_nodes = recv.nodes();
         send.close();
         recv.close();
         let sent = sent?;
@@ -1811,6 +2275,30 @@ impl Suite {
             Better::Lower,
             ms(&hist, 0.99),
         );
+        if cluster {
+            // The receivers of the other nodes: every delivery went through the adapter.
+            let remote: Vec<Value> = collected
+                .iter()
+                .zip(&recv_nodes)
+                .filter(|(_, node)| **node != 0)
+                .map(|(reply, _)| reply.clone())
+                .collect();
+            let remote = merged_hist(&remote);
+            r.set(
+                kind,
+                section,
+                "p50 emit→receipt on node B, through Redis (ms)",
+                Better::Lower,
+                ms(&remote, 0.5),
+            );
+            r.set(
+                kind,
+                section,
+                "p99 emit→receipt on node B, through Redis (ms)",
+                Better::Lower,
+                ms(&remote, 0.99),
+            );
+        }
         if !paced {
             // The same latency to the kernel's receive stamp: when the server's write reached
             // the receiver's socket, without the load generator's delay in reading it.
@@ -1840,7 +2328,11 @@ impl Suite {
         r.set(
             kind,
             section,
-            "server CPU µs per delivery",
+            if cluster {
+                "server CPU µs per delivery (both nodes)"
+            } else {
+                "server CPU µs per delivery"
+            },
             Better::Lower,
             w.server_cpu * 1e6 / received.max(1) as f64,
         );
@@ -1935,7 +2427,30 @@ impl Suite {
         let label = format!("fanout-{}", k(room));
         let section = format!("fan-out, room of {}, {emits} emits paced by acks", k(room));
         self.with_server(kind, &label, |suite, server| {
-            suite.fanout_run(kind, server, &section, room, emits, senders, 0)
+            suite.fanout_run(
+                kind,
+                std::slice::from_mut(server),
+                &section,
+                room,
+                emits,
+                senders,
+                0,
+            )
+        });
+    }
+
+    /// The ack-paced fan-out through a cluster: two nodes of `kind` on one Redis, the
+    /// receivers split evenly over them, the senders on the first.
+    fn cluster(&mut self, kind: ServerKind, room: usize, emits: u64) {
+        let senders = self.sizes.senders;
+        let label = format!("cluster-{}", k(room));
+        let section = format!(
+            "cluster fan-out, 2 nodes on one Redis, room of {} ({} per node), {emits} emits paced by acks",
+            k(room),
+            k(room / 2)
+        );
+        self.with_nodes(kind, &label, 2, |suite, nodes| {
+            suite.fanout_run(kind, nodes, &section, room, emits, senders, 0)
         });
     }
 
@@ -1953,7 +2468,15 @@ impl Suite {
                 sizes.rate_seconds
             );
             self.with_server(kind, &label, |suite, server| {
-                suite.fanout_run(kind, server, &section, room, emits, 1, interval_us)
+                suite.fanout_run(
+                    kind,
+                    std::slice::from_mut(server),
+                    &section,
+                    room,
+                    emits,
+                    1,
+                    interval_us,
+                )
             });
         }
     }
@@ -1976,7 +2499,7 @@ impl Suite {
                 500,
             )?;
             std::thread::sleep(Duration::from_millis(300));
-            let sampler = Sampler::start(server.pid, fleet.pids());
+            let sampler = Sampler::start(vec![server.pid], fleet.pids(), None);
             let done = fleet.command(
                 json!({"cmd": "echo", "count": sizes.echo_count, "timeout_ms": 120_000}),
                 Duration::from_secs(120),
@@ -2047,8 +2570,8 @@ impl Suite {
             k(sizes.storm)
         );
         self.with_server(kind, "storm", |suite, server| {
-            let mut fleet = Fleet::launch(&suite.opts, "storm", server.addr, Proto::Sio, sizes.storm, 0, sizes.storm_concurrency, Layout::default())?;
-            let sampler = Sampler::start(server.pid, fleet.pids());
+            let mut fleet = Fleet::launch(&suite.opts, "storm", &[server.addr], Proto::Sio, sizes.storm, 0, sizes.storm_concurrency, Layout::default())?;
+            let sampler = Sampler::start(vec![server.pid], fleet.pids(), None);
             let c = fleet.wait_connected(sizes.storm);
             let c = match c {
                 Ok(c) => c,
@@ -2121,6 +2644,27 @@ fn lock_version(name: &str) -> String {
     "?".to_owned()
 }
 
+/// The version of `dep` that `name` depends on in bench/Cargo.lock (`redis 1.8.1` is
+/// written `"redis 1.8.1"` there when two versions are locked), or `?`.
+fn lock_dependency_version(name: &str, dep: &str) -> String {
+    let lock = std::fs::read_to_string(bench_root().join("Cargo.lock")).unwrap_or_default();
+    let Some(block) = lock
+        .split("[[package]]")
+        .find(|b| b.lines().any(|l| l == format!("name = \"{name}\"")))
+    else {
+        return "?".to_owned();
+    };
+    let prefix = format!(" \"{dep} ");
+    match block.lines().find_map(|l| {
+        l.strip_prefix(&prefix)
+            .map(|v| v.trim_end_matches("\",").to_owned())
+    }) {
+        Some(v) => v,
+        None if block.lines().any(|l| l == format!(" \"{dep}\",")) => lock_version(dep),
+        None => "?".to_owned(),
+    }
+}
+
 fn npm_version(pkg: &str) -> String {
     let p = bench_root().join(format!("servers/node/node_modules/{pkg}/package.json"));
     std::fs::read_to_string(p)
@@ -2130,7 +2674,7 @@ fn npm_version(pkg: &str) -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
-fn machine() -> String {
+fn machine(opts: &Opts) -> String {
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-");
     let nproc = sh("nproc");
     let mem = sh("free -h | awk '/^Mem:/{print $2\" total, \"$7\" available\"}'");
@@ -2143,6 +2687,20 @@ fn machine() -> String {
         root.display()
     ))
     .replace('\n', " ");
+    let cluster = if opts.has("cluster") {
+        format!(
+            "\n- Cluster scenario: Redis {} at {}; socketioxide-redis {} (redis crate {}); \
+             @socket.io/redis-adapter {} + redis {}",
+            redis_version(&opts.redis),
+            opts.redis,
+            lock_version("socketioxide-redis"),
+            lock_dependency_version("socketioxide-redis", "redis"),
+            npm_version("@socket.io/redis-adapter"),
+            npm_version("redis"),
+        )
+    } else {
+        String::new()
+    };
     format!(
         "- CPU: {cpu} × {nproc} (`nproc` = {nproc})\n\
          - Memory: {mem} (`free -h`)\n\
@@ -2150,7 +2708,7 @@ fn machine() -> String {
          - realtime: commit {git}\n\
          - socketioxide {} (engineioxide {}), axum {}, tokio {} (bench/Cargo.lock)\n\
          - Node socket.io {} (engine.io {}, ws {}) (bench/servers/node/node_modules)\n\
-         - Load generator: tokio {} + tokio-tungstenite {}",
+         - Load generator: tokio {} + tokio-tungstenite {}{cluster}",
         lock_version("socketioxide"),
         lock_version("engineioxide"),
         lock_version("axum"),
@@ -2195,7 +2753,7 @@ fn write_doc(
          [bench/README.md](../bench/README.md).\n",
         elapsed.as_secs_f64()
     );
-    let _ = writeln!(s, "## Machine\n\n{}\n", machine());
+    let _ = writeln!(s, "## Machine\n\n{}\n", machine(opts));
     let _ = writeln!(
         s,
         "Servers, load generator and the kernel's loopback TCP share these cores. Where\n\
@@ -2227,13 +2785,18 @@ pub fn main(opts: Opts) -> i32 {
     let started = Instant::now();
     let sizes = Sizes::new(&opts);
     eprintln!(
-        "bench suite: {} mode, {} run(s) per server, servers {:?}, scenarios {:?}, open-file limit {nofile}, {} clients per loadgen process, {} source addresses",
+        "bench suite: {} mode, {} run(s) per server, servers {:?}, scenarios {:?}, open-file limit {nofile}, {} clients per loadgen process, {} source addresses{}",
         if opts.smoke { "smoke" } else { "full" },
         opts.repeat(),
         opts.servers.iter().map(|s| s.name()).collect::<Vec<_>>(),
         opts.scenarios,
         opts.per_process,
-        opts.sources
+        opts.sources,
+        if opts.has("cluster") {
+            format!(", cluster on Redis at {}", opts.redis)
+        } else {
+            String::new()
+        }
     );
     let needed = sizes.idle[1].max(sizes.storm) as u64 + 64;
     if nofile < needed.min(opts.per_process as u64 + 64) {
@@ -2263,6 +2826,10 @@ pub fn main(opts: Opts) -> i32 {
                 .iter()
                 .map(|&(room, emits)| Unit::Fanout(room, emits)),
         );
+    }
+    if opts.has("cluster") {
+        let (room, emits) = suite.sizes.cluster;
+        units.push(Unit::Cluster(room, emits));
     }
     if opts.has("rate") {
         units.extend(suite.sizes.rate_rooms.iter().map(|&room| Unit::Rate(room)));
@@ -2298,6 +2865,7 @@ pub fn main(opts: Opts) -> i32 {
                         Unit::Idle => suite.idle(kind),
                         Unit::IdlePlain => suite.idle_plain(kind),
                         Unit::Fanout(room, emits) => suite.fanout(kind, room, emits),
+                        Unit::Cluster(room, emits) => suite.cluster(kind, room, emits),
                         Unit::Rate(room) => suite.rate(kind, room),
                         Unit::Echo => suite.echo(kind),
                         Unit::Storm => suite.storm(kind),
@@ -2395,6 +2963,18 @@ mod tests {
         assert_eq!(spread(fmt3(452_000.0), fmt3(501_000.0)), " (452–501k)");
         assert_eq!(spread(fmt3(990_000.0), fmt3(1_020_000.0)), " (990k–1.02M)");
         assert_eq!(spread("1.00".into(), "1.00".into()), "");
+    }
+
+    #[test]
+    fn redis_urls() {
+        let hp = |u: &str| redis_host_port(u).unwrap();
+        assert_eq!(hp("redis://127.0.0.1:6379"), ("127.0.0.1".into(), 6379));
+        assert_eq!(hp("redis://localhost"), ("localhost".into(), 6379));
+        assert_eq!(hp("redis://u:p@h:7000/2?x=1"), ("h".into(), 7000));
+        assert_eq!(hp("rediss://[::1]:6380/0"), ("::1".into(), 6380));
+        assert_eq!(hp("redis://"), ("127.0.0.1".into(), 6379));
+        assert!(redis_host_port("http://x").is_err());
+        assert!(redis_host_port("redis://h:port").is_err());
     }
 
     #[test]

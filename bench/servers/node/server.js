@@ -4,6 +4,10 @@
 //   join(room)          -> joins room, acks true
 //   echo(...args)       -> acks with the same args
 //   fanout({room, ...}) -> emits "tick" with the same object to the room, acks true
+// With REDIS_URL set (the cluster scenario) the server is a node of a cluster on that
+// Redis: @socket.io/redis-adapter 8.3 on two `redis` 4.7 clients (publisher, subscriber),
+// its defaults except the channel prefix, REDIS_KEY (default "socket.io"); it listens once
+// both clients are connected.
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -27,7 +31,31 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(port, "127.0.0.1");
+async function joinCluster(url) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const pubClient = createClient({ url });
+  const subClient = pubClient.duplicate();
+  let connected = false;
+  for (const client of [pubClient, subClient]) {
+    client.on("error", (err) => {
+      console.error(`redis: ${err.message}`);
+      if (!connected) process.exit(1);
+    });
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  connected = true;
+  io.adapter(createAdapter(pubClient, subClient, { key: process.env.REDIS_KEY || "socket.io" }));
+}
+
+(async () => {
+  if (process.env.REDIS_URL) await joinCluster(process.env.REDIS_URL);
+  httpServer.listen(port, "127.0.0.1");
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
+
 const stop = () => { io.close(); process.exit(0); };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);

@@ -6,8 +6,12 @@
 //! - `echo(args...)`: acks with the same arguments;
 //! - `fanout({room, ...})`: emits `tick` with the same object to everyone in `room` (the
 //!   sender too if it is a member), acks `true`.
+//!
+//! With `REDIS_URL` set (the cluster scenario) the server is a node of a cluster on that
+//! Redis: `RedisAdapter` with Node's defaults except the channel prefix, `REDIS_KEY`
+//! (default `socket.io`); it logs warnings to stderr and the adapter's counters on exit.
 
-use realtime::{event, Data, Payload, Realtime, Socket};
+use realtime::{cluster::RedisAdapterConfig, event, Data, Payload, Realtime, RedisAdapter, Socket};
 use serde_json::Value;
 
 #[event("join")]
@@ -32,8 +36,30 @@ async fn fanout(socket: Socket, Data(msg): Data<Value>) -> bool {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let rt = Realtime::builder()
-        .build()
-        .expect("every event has one handler");
-    rt.serve(format!("127.0.0.1:{port}")).await
+    let adapter = std::env::var("REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|url| {
+            realtime::logging::init_with("warn");
+            let mut config = RedisAdapterConfig::default();
+            if let Ok(key) = std::env::var("REDIS_KEY") {
+                config.key = key;
+            }
+            RedisAdapter::with_config(&url, config).expect("a valid REDIS_URL")
+        });
+    let mut builder = Realtime::builder();
+    if let Some(adapter) = &adapter {
+        builder = builder.adapter(adapter.clone());
+    }
+    let rt = builder.build().expect("every event has one handler");
+    if let Err(err) = rt.cluster_ready().await {
+        // serve() would serve alone; a benchmark node must not.
+        eprintln!("the Redis adapter is not ready: {err}");
+        std::process::exit(1);
+    }
+    let served = rt.serve(format!("127.0.0.1:{port}")).await;
+    if let Some(adapter) = &adapter {
+        eprintln!("redis adapter {}: {:?}", adapter.uid(), adapter.stats());
+    }
+    served
 }
