@@ -10,7 +10,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr, filtered by `RUST_LOG` (`info` when it is not set). Does nothing if the
+/// Logs to stderr (in colour when it is a terminal), filtered by `RUST_LOG` (`info` when it is not set). Does nothing if the
 /// program installed a subscriber already.
 pub fn init() {
     init_with("info");
@@ -20,5 +20,11 @@ pub fn init() {
 /// `"my_app=debug,realtime_core=info"`, ...).
 pub fn init_with(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    // Colours only on a terminal: logs redirected to a file stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
