@@ -71,6 +71,7 @@ pub use engine::CloseReason;
 pub use handler::{
     call::{Handler, Middleware},
     extract::{AckSender, Bin, Data, Event, Extension, FromEvent, FromEventParts, State, TryData},
+    listeners::ListenerError,
     reply::{IntoReply, Reply},
     routes::NamespaceBuilder,
 };

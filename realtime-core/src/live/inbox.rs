@@ -32,12 +32,16 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::event::{BoxedHandler, EventContext};
+use super::{
+    event::{BoxedHandler, EventContext, ReplyTo},
+    socket::Socket,
+};
+use crate::wire::payload::Payload;
 
 /// Something to do in the connection's order.
 pub(crate) enum Job {
-    /// A client event's handler (bounded).
-    Event(BoxedHandler, EventContext),
+    /// A client event (bounded); its handler is chosen when it starts.
+    Event(QueuedEvent),
     /// A lifecycle event's handler (not bounded).
     Lifecycle(BoxedHandler, EventContext),
     /// A step of the framework's own that must keep its place among the handlers: the
@@ -46,9 +50,19 @@ pub(crate) enum Job {
 }
 
 impl Job {
-    /// A client event's handler.
-    pub(crate) fn event(handler: BoxedHandler, ctx: EventContext) -> Job {
-        Job::Event(handler, ctx)
+    /// A client event for `socket`.
+    pub(crate) fn event(
+        socket: Socket,
+        event: String,
+        payload: Payload,
+        reply_to: Option<ReplyTo>,
+    ) -> Job {
+        Job::Event(QueuedEvent {
+            socket,
+            event,
+            payload,
+            reply_to,
+        })
     }
 
     /// A lifecycle event's handler.
@@ -60,6 +74,14 @@ impl Job {
     pub(crate) fn step(step: impl FnOnce() + Send + 'static) -> Job {
         Job::Step(Box::new(step))
     }
+}
+
+/// A client event waiting to start.
+pub(crate) struct QueuedEvent {
+    socket: Socket,
+    event: String,
+    payload: Payload,
+    reply_to: Option<ReplyTo>,
 }
 
 /// The bounds of an inbox, from the server's config.
@@ -155,16 +177,25 @@ impl Inbox {
             };
             self.progress.notify_waiters();
             match job {
-                Job::Event(handler, ctx) => {
-                    self.wait_for_a_free_slot().await;
-                    self.in_flight.fetch_add(1, Ordering::AcqRel);
-                    let done = Finished(Arc::clone(&self));
-                    let handler = handler(ctx);
-                    let handler = Box::pin(async move {
-                        let _done = done;
-                        handler.await;
-                    });
-                    super::event::start(handler, &self.tasks);
+                Job::Event(queued) => {
+                    let QueuedEvent {
+                        socket,
+                        event,
+                        payload,
+                        reply_to,
+                    } = queued;
+                    // No handler: the error reply, if any, is already sent.
+                    if let Some((handler, ctx)) = socket.resolve_event(event, payload, reply_to) {
+                        self.wait_for_a_free_slot().await;
+                        self.in_flight.fetch_add(1, Ordering::AcqRel);
+                        let done = Finished(Arc::clone(&self));
+                        let handler = handler(ctx);
+                        let handler = Box::pin(async move {
+                            let _done = done;
+                            handler.await;
+                        });
+                        super::event::start(handler, &self.tasks);
+                    }
                 }
                 Job::Lifecycle(handler, ctx) => super::event::start(handler(ctx), &self.tasks),
                 Job::Step(step) => {

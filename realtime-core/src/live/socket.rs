@@ -17,7 +17,7 @@ use super::{
     broadcast::{BroadcastOperator, IntoRooms},
     cluster::{AckEvent, AckSink, Handshake, SocketDetails},
     connection::Connection,
-    event::{EventContext, ReplyTo},
+    event::{BoxedHandler, EventContext, ReplyTo},
     gate::Admission,
     inbox::Job,
     namespace::{Lifecycle, Namespace},
@@ -86,6 +86,9 @@ pub enum AckError {
 #[derive(Clone)]
 pub struct Socket(pub(crate) Arc<SocketInner>);
 
+/// A socket's own handlers, by event (see `Socket::on`).
+type Listeners = HashMap<Arc<str>, BoxedHandler>;
+
 pub(crate) struct SocketInner {
     pub(crate) id: SocketId,
     pub(crate) ns: Arc<Namespace>,
@@ -104,6 +107,11 @@ pub(crate) struct SocketInner {
     /// State a feature's [`EventGate`](super::gate::EventGate) keeps per socket (the
     /// `$init` handshake's progress), set once.
     pub(crate) gate_state: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+    /// Handlers this socket alone has (`socket.on(..)` in a connect handler), ahead of the
+    /// namespace's. `None` (no allocation) for the sockets that never add one.
+    pub(crate) listeners: Mutex<Option<Box<Listeners>>>,
+    /// Whether `listeners` may hold any: spares every event of the other sockets the lock.
+    has_listeners: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Socket {
@@ -137,6 +145,8 @@ impl Socket {
             extensions: Mutex::new(http::Extensions::new()),
             membership: Mutex::new(None),
             gate_state: std::sync::OnceLock::new(),
+            listeners: Mutex::new(None),
+            has_listeners: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -654,11 +664,12 @@ impl Socket {
         reply_to: Option<ReplyTo>,
     ) {
         let def = &self.0.ns.def;
-        let (event, payload) = if event == "m" && !def.handlers.contains_key("m") {
-            unwrap_compact(event, payload)
-        } else {
-            (event, payload)
-        };
+        let (event, payload) =
+            if event == "m" && !def.handlers.contains_key("m") && self.listener("m").is_none() {
+                unwrap_compact(event, payload)
+            } else {
+                (event, payload)
+            };
         let client = &self.0.conn;
         if self.session().is_closed() || client.cut_off.load(Ordering::Acquire) {
             return; // the rest of what arrived with the packet that closed it
@@ -692,8 +703,62 @@ impl Socket {
         self.route_event(event, payload, reply_to);
     }
 
-    /// Runs the handler for an admitted event: the event's own, or the fallback.
+    /// This socket's own handler for `event`, if it added one.
+    fn listener(&self, event: &str) -> Option<(Arc<str>, BoxedHandler)> {
+        if !self.0.has_listeners.load(Ordering::Acquire) {
+            return None;
+        }
+        let listeners = self.0.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let (name, handler) = listeners.as_ref()?.get_key_value(event)?;
+        Some((name.clone(), handler.clone()))
+    }
+
+    /// Adds (or replaces) this socket's own handler for `event`; see `Socket::on`.
+    pub(crate) fn add_listener(&self, event: &str, handler: BoxedHandler) {
+        let mut listeners = self.0.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        listeners
+            .get_or_insert_with(Default::default)
+            .insert(Arc::from(event), handler);
+        self.0.has_listeners.store(true, Ordering::Release);
+    }
+
+    /// Removes this socket's own handler for `event`; whether it had one.
+    pub fn off(&self, event: &str) -> bool {
+        let mut listeners = self.0.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let removed = listeners
+            .as_mut()
+            .is_some_and(|map| map.remove(event).is_some());
+        if listeners.as_ref().is_some_and(|map| map.is_empty()) {
+            *listeners = None;
+        }
+        removed
+    }
+
+    /// Queues an admitted event; its handler is chosen when it starts (see `resolve_event`).
     pub(crate) fn route_event(&self, event: String, payload: Payload, reply_to: Option<ReplyTo>) {
+        self.0
+            .conn
+            .inbox
+            .push(Job::event(self.clone(), event, payload, reply_to));
+    }
+
+    /// The handler of an event about to start: this socket's own (`Socket::on`), the
+    /// namespace's, or the fallback. Chosen at start, not on arrival, so that listeners a
+    /// connect handler adds before its first await (it starts first) catch the events right
+    /// behind the CONNECT, as in socket.io. Without a handler, answers an ack request with
+    /// the error (in order: this runs in the connection's order).
+    pub(crate) fn resolve_event(
+        &self,
+        event: String,
+        payload: Payload,
+        reply_to: Option<ReplyTo>,
+    ) -> Option<(BoxedHandler, EventContext)> {
+        if let Some((name, handler)) = self.listener(&event) {
+            return Some((
+                handler,
+                EventContext::new(self.clone(), name, payload, reply_to),
+            ));
+        }
         let def = &self.0.ns.def;
         let (name, handler) = match def.handlers.get_key_value(event.as_str()) {
             Some((name, handler)) => (name.clone(), handler),
@@ -705,18 +770,15 @@ impl Socket {
                     // A raw text frame's implicit reply is not a question to answer.
                     if let Some(ReplyTo::Ack(id)) = reply_to {
                         let message = format!("no handler for event {event:?}");
-                        let socket = self.clone();
-                        self.in_order(move || {
-                            let error = error_payload(message.into());
-                            let _ = socket.send_reply(ReplyTo::Ack(id), &error);
-                        });
+                        let error = error_payload(message.into());
+                        let _ = self.send_reply(ReplyTo::Ack(id), &error);
                     }
-                    return;
+                    return None;
                 }
             },
         };
         let ctx = EventContext::new(self.clone(), name, payload, reply_to);
-        self.0.conn.inbox.push(Job::event(handler.clone(), ctx));
+        Some((handler.clone(), ctx))
     }
 }
 
