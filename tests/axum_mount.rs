@@ -121,3 +121,44 @@ async fn close_all_closes_every_realtime_connection_but_not_the_http_routes() {
     wait_until("sessions are gone", || rt.session_count() == 0).await;
     assert_eq!(http_get(&server.url("/health")).await.status, 200);
 }
+
+/// A page and the plain endpoint at one path (`/`, where the seeds' mini-program clients
+/// connect): an axum `get` route there would take the upgrade requests too (axum merges it
+/// with the endpoint, and `get` wins), silently losing the endpoint. Upgrades go to the
+/// endpoint and the rest to the page, whichever order the routers are merged in, whether
+/// the app is served by `serve_app` or by `axum::serve` after `route_plain_upgrades`.
+#[tokio::test]
+async fn a_page_and_the_plain_endpoint_share_a_path() {
+    let _logs = init();
+    let page = || Router::new().route("/", get(|| async { "page" }));
+    for order in ["page first", "realtime first"] {
+        let rt = echo_server(Config::default().with_plain_ws_path(Some("/".into())))
+            .build()
+            .unwrap();
+        let app = match order {
+            "page first" => page().merge(rt.router()),
+            _ => rt.router().merge(page()),
+        };
+        let server = serve_app(rt.clone(), app).await;
+        let resp = http_get(&server.url("/")).await;
+        assert_eq!((resp.status, resp.body.as_str()), (200, "page"), "{order}");
+        let mut plain = ws_connect(&server.ws_url("/")).await;
+        assert_plain_echo(&mut plain, order).await;
+        let (mut ws, _) = sio_ws(&server, "/").await;
+        assert_sio_echo(&mut ws, order).await;
+    }
+
+    // axum::serve directly: route_plain_upgrades does what serve_app does.
+    let rt = echo_server(Config::default().with_plain_ws_path(Some("/".into())))
+        .build()
+        .unwrap();
+    let app = rt.route_plain_upgrades(page().merge(rt.router()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut plain = ws_connect(&format!("ws://{addr}/")).await;
+    assert_plain_echo(&mut plain, "axum-serve").await;
+    let resp = http_get(&format!("http://{addr}/")).await;
+    assert_eq!(resp.body, "page");
+    task.abort();
+}

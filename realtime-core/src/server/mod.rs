@@ -483,6 +483,33 @@ impl Realtime {
         }
     }
 
+    /// Sends WebSocket upgrade requests for the plain endpoint's path to it, whatever else
+    /// `app` serves at that path. Without this, an axum `get` route at the same path (a page
+    /// at `/` with the plain endpoint also at `/`, as the seeds' mini-program clients
+    /// connect) takes the upgrade requests too, and the endpoint is silently never reached:
+    /// axum merges the two, and its `get` wins over the endpoint's `any`. [`serve_app`]
+    /// (Self::serve_app) applies this itself; call it on your merged app if you run
+    /// `axum::serve` yourself. A non-upgrade request is untouched.
+    pub fn route_plain_upgrades(&self, app: Router) -> Router {
+        let Some(path) = self.config().plain_ws_path.clone() else {
+            return app;
+        };
+        let path: Arc<str> = path.into();
+        let core = self.core.clone();
+        app.layer(axum::middleware::from_fn(
+            move |request: Request, next: axum::middleware::Next| {
+                let (core, path) = (core.clone(), path.clone());
+                async move {
+                    if request.uri().path() == &*path && is_websocket_upgrade(request.headers()) {
+                        crate::live::plain::handle(core, request).await
+                    } else {
+                        next.run(request).await
+                    }
+                }
+            },
+        ))
+    }
+
     /// Serves the realtime endpoints alone on `addr` until Ctrl-C or SIGTERM.
     pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -513,6 +540,7 @@ impl Realtime {
         for handler in self.start.iter() {
             crate::live::event::start(handler(self.clone()), &self.core.shared.tasks);
         }
+        let app = self.route_plain_upgrades(app);
         let config = self.config();
         let options = crate::server::serve::ServeOptions {
             max_connections: config
@@ -571,4 +599,12 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Whether a request asks to become a WebSocket (`Upgrade: websocket`, any case).
+fn is_websocket_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
