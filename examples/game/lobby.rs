@@ -1,7 +1,9 @@
 //! Connecting, logging in, and reaching a user on all of their connections.
 
-use realtime::{event, on_connect, on_disconnect, Data, Extension, Socket};
+use realtime::{event, on_connect, on_disconnect, Data, Extension, Socket, State};
 use serde::{Deserialize, Serialize};
+
+use crate::arena::Arena;
 
 /// Who a logged-in connection belongs to.
 #[derive(Debug, Clone, Serialize)]
@@ -71,12 +73,18 @@ async fn direct_message(
     socket.send_to(&dm.to, "dm", &message).is_ok()
 }
 
-/// Tells the lobby that a logged-in player left. `Option<Extension<T>>` is the extractor
-/// for a value that may be missing (a connection that never logged in); `Data<String>` is
-/// the disconnect reason.
+/// Tells the lobby that a logged-in player left, and frees their seat in a match.
+/// `Option<Extension<T>>` is the extractor for a value that may be missing (a connection
+/// that never logged in); `Data<String>` is the disconnect reason.
 #[on_disconnect]
-async fn farewell(socket: Socket, player: Option<Extension<Player>>, Data(reason): Data<String>) {
+async fn farewell(
+    socket: Socket,
+    State(arena): State<Arena>,
+    player: Option<Extension<Player>>,
+    Data(reason): Data<String>,
+) {
     tracing::info!(socket = %socket.id(), %reason, "player left");
+    arena.leave(&socket).await;
     if let Some(Extension(player)) = player {
         let _ = socket.broadcast().emit(
             "left",

@@ -7,29 +7,15 @@
 // Run from tests/interop/node (where playwright-core is installed): npm run test:browser
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { startServer } from '../node/lib/harness.mjs';
-
-const require = createRequire(new URL('../node/package.json', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+import { launchChromium, consoleOf } from './chromium.mjs';
 
 let server;
 let browser;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}. Install Debian's package (apt-get update && apt-get install -y chromium) ` +
-      'or set CHROMIUM_PATH. The browser interop test does not download browsers and is not skipped.',
-    );
-  }
-  const { chromium } = require('playwright-core');
+  browser = await launchChromium();
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
 });
 
 after(async () => {
@@ -39,9 +25,7 @@ after(async () => {
 
 test('socket.io client bundle and plain WebSocket in headless Chromium', async () => {
   const page = await browser.newPage();
-  const consoleLines = [];
-  page.on('console', msg => consoleLines.push(`${msg.type()}: ${msg.text()}`));
-  page.on('pageerror', err => consoleLines.push(`pageerror: ${err.message}`));
+  const consoleLines = consoleOf(page);
   const response = await page.goto(server.url + '/');
   assert.equal(response.status(), 200);
   await page.waitForFunction(() => window.results && window.results.done, null, { timeout: 30000 }).catch(err => {

@@ -11,6 +11,8 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const SERVER_BIN = process.env.INTEROP_SERVER_BIN || path.join(REPO_ROOT, 'target/debug/examples/interop');
 /** The game example (examples/game/), whose handlers register themselves with `#[event]`. */
 export const GAME_SERVER_BIN = process.env.GAME_SERVER_BIN || path.join(REPO_ROOT, 'target/debug/examples/game');
+/** The seed's echo server (examples/echo.rs), with its two pages. */
+export const ECHO_SERVER_BIN = process.env.ECHO_SERVER_BIN || path.join(REPO_ROOT, 'target/debug/examples/echo');
 
 /** A TCP port that was free a moment ago (the OS picks it). */
 export function freePort() {
