@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `()` | no arguments: `callback()` |
 //! | any `T: Serialize` | `callback(value)` |
-//! | `Result<T, E>` with `T, E: Serialize` | `Ok(v)` → `callback(v)`; `Err(e)` → `callback({"error": e})` |
+//! | `Result<T, E>` with `T, E: Serialize` | `Ok(v)` → `callback(v)` (`Ok(())` → `callback()`); `Err(e)` → `callback({"error": e})` |
 //! | [`Payload`] | its arguments and binary attachments, as they are |
 //! | [`Reply`] | whatever it was built as |
 //!
@@ -150,7 +150,11 @@ impl ser::Serializer for ResultProbe {
         value: &T,
     ) -> Result<Probed, NotAResult> {
         match (name, variant) {
-            ("Result", "Ok") => Ok(Probed::Ok(to_raw(value))),
+            // `Ok(())` answers like `()`: no arguments.
+            ("Result", "Ok") => match value.serialize(ResultProbe) {
+                Ok(Probed::Unit) => Ok(Probed::Unit),
+                _ => Ok(Probed::Ok(to_raw(value))),
+            },
             ("Result", "Err") => Ok(Probed::Err(to_raw(value))),
             _ => Err(NotAResult),
         }
@@ -211,6 +215,11 @@ mod tests {
         );
         let ok: Result<u32, String> = Ok(1);
         assert_eq!(ok.into_reply(), Some(Payload::from_value(json!(1))));
+        // Ok(()) answers as () does: no arguments (not `[null]`).
+        let unit: Result<(), String> = Ok(());
+        assert_eq!(unit.into_reply(), Some(Payload::new()));
+        let none: Result<Option<u8>, String> = Ok(None);
+        assert_eq!(none.into_reply(), Some(Payload::from_value(json!(null))));
         let err: Result<u32, String> = Err("nope".into());
         assert_eq!(
             err.into_reply(),

@@ -163,9 +163,9 @@ test('inputs: each player moves only their own paddle, the other sees it, it sto
   await nextState(a, match, s => s.right.y === BOTTOM, 'bob at the bottom');
   a.emit('input', { dir: 1 });
   await nextState(b, match, s => s.left.y > 0, 'alice moving down');
-  // Ok(()) answers with no error (today as [null]; `()` alone answers with no argument).
-  const [stopReply] = await emitAck(a, 'input', { dir: 0 });
-  assert.equal(stopReply ?? null, null, JSON.stringify(stopReply));
+  // Ok(()) answers as `()` does: with no argument.
+  const stopReply = await emitAck(a, 'input', { dir: 0 });
+  assert.deepEqual(stopReply, [], JSON.stringify(stopReply));
   const stopped = (await nextState(b, match, () => true)).left.y;
   await sleep(QUIET_MS);
   const later = await nextState(b, match, () => true);
