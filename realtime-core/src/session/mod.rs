@@ -34,10 +34,13 @@ use crate::{handler::extract::FromEventParts, live::event::EventContext};
 
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
 mod weroll;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisFormat, RedisSessionStore};
-pub use self::weroll::WerollFormat;
+pub use self::{
+    redis::{RedisFormat, RedisSessionStore},
+    weroll::WerollFormat,
+};
 
 /// A boxed future borrowing from its store.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
