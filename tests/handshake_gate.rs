@@ -39,14 +39,17 @@ impl SessionStore for SlowStore {
     fn save<'a>(&'a self, s: &'a Session, ttl: Duration) -> StoreFuture<'a, ()> {
         self.inner.save(s, ttl)
     }
-    fn load<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, Option<Session>> {
+    fn load<'a>(&'a self, userid: &'a str, token: &'a str) -> StoreFuture<'a, Option<Session>> {
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
-            self.inner.load(userid).await
+            self.inner.load(userid, token).await
         })
     }
-    fn remove<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, ()> {
-        self.inner.remove(userid)
+    fn remove<'a>(&'a self, userid: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.remove(userid, token)
+    }
+    fn remove_all<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.remove_all(userid)
     }
 }
 
@@ -96,12 +99,12 @@ fn note_packet(ack: u64, n: u64) -> Message {
 async fn events_behind_init_run_in_order_after_success() {
     let _logs = common::init();
     let (server, ran) = gate_server(Duration::from_millis(100), 64).await;
-    let (mut ws, _) = sio_ws(&server, "/").await;
+    let (mut ws, sid) = sio_ws(&server, "/").await;
     let mut batch = vec![Message::text(init(1, "alice-token"))];
     batch.extend((0..5).map(|n| note_packet(10 + n, n)));
     ws.send_batch(batch).await;
-    assert_eq!(ws.recv_text().await, r#"431[{"clientID":"alice"}]"#);
-    assert_eq!(ws.recv_text().await, r#"42["$init",{"clientID":"alice"}]"#);
+    assert_init_reply(&ws.recv_text().await, "431", "alice", Some(&sid));
+    assert_init_reply(&ws.recv_text().await, "42", "alice", Some(&sid));
     for n in 0..5 {
         assert_eq!(ws.recv_text().await, format!("43{}[{n}]", 10 + n));
     }
@@ -119,25 +122,17 @@ async fn events_behind_init_are_never_refused_whatever_the_timing() {
     let (server, ran) = gate_server(Duration::ZERO, 64).await;
     for round in 0..100 {
         ran.0.lock().unwrap().clear();
-        let (mut ws, _) = sio_ws(&server, "/").await;
+        let (mut ws, sid) = sio_ws(&server, "/").await;
         let mut batch = vec![Message::text(init(1, "alice-token"))];
         batch.extend((0..3).map(|n| note_packet(10 + n, n)));
         ws.send_batch(batch).await;
+        assert_init_reply(&ws.recv_text().await, "431", "alice", Some(&sid));
+        assert_init_reply(&ws.recv_text().await, "42", "alice", Some(&sid));
         let mut got = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..3 {
             got.push(ws.recv_text().await);
         }
-        assert_eq!(
-            got,
-            [
-                r#"431[{"clientID":"alice"}]"#,
-                r#"42["$init",{"clientID":"alice"}]"#,
-                "4310[0]",
-                "4311[1]",
-                "4312[2]"
-            ],
-            "round {round}"
-        );
+        assert_eq!(got, ["4310[0]", "4311[1]", "4312[2]"], "round {round}");
         assert_eq!(*ran.0.lock().unwrap(), [0, 1, 2], "round {round}");
     }
 }
@@ -148,15 +143,15 @@ async fn events_behind_init_are_never_refused_whatever_the_timing() {
 async fn the_wait_is_bounded() {
     let _logs = common::init();
     let (server, ran) = gate_server(Duration::from_millis(100), 2).await;
-    let (mut ws, _) = sio_ws(&server, "/").await;
+    let (mut ws, sid) = sio_ws(&server, "/").await;
     let mut batch = vec![Message::text(init(1, "alice-token"))];
     batch.extend((0..4).map(|n| note_packet(10 + n, n)));
     ws.send_batch(batch).await;
     let refused = r#"[{"error":"too many events before the $init handshake completed"}]"#;
     assert_eq!(ws.recv_text().await, format!("4312{refused}"));
     assert_eq!(ws.recv_text().await, format!("4313{refused}"));
-    assert_eq!(ws.recv_text().await, r#"431[{"clientID":"alice"}]"#);
-    assert_eq!(ws.recv_text().await, r#"42["$init",{"clientID":"alice"}]"#);
+    assert_init_reply(&ws.recv_text().await, "431", "alice", Some(&sid));
+    assert_init_reply(&ws.recv_text().await, "42", "alice", Some(&sid));
     assert_eq!(ws.recv_text().await, "4310[0]");
     assert_eq!(ws.recv_text().await, "4311[1]");
     assert_eq!(*ran.0.lock().unwrap(), [0, 1]);
@@ -244,10 +239,7 @@ async fn a_session_store_is_needed_only_by_a_required_handshake() {
     )
     .await;
     let (mut ws, sid) = sio_ws(&server, "/").await;
-    assert_eq!(
-        ws.recv_text().await,
-        format!(r#"42["$init",{{"clientID":"{sid}"}}]"#)
-    );
+    assert_init_reply(&ws.recv_text().await, "42", &sid, Some(&sid));
     let err = Realtime::builder()
         .without_registered_handlers()
         .shakehand(realtime::ShakehandConfig::default().required(true))

@@ -1,11 +1,13 @@
 //! weroll's sessions: the same behavioural tests against `MemorySessionStore` and
-//! `RedisSessionStore` (save / load / remove, expiry, `verify`), then the full `$init`
-//! handshake over raw Socket.IO and plain WebSocket clients against a server using each store.
+//! `RedisSessionStore` in both of its formats (native, and weroll's own) — save / load /
+//! remove, several devices per user, expiry, `verify` — then weroll's Redis layout against
+//! sessions written by hand, and the full `$init` handshake over raw Socket.IO and plain
+//! WebSocket clients against a server using each store.
 //!
-//! The Redis tests need a Redis at 127.0.0.1:6379 (CI starts one) and FAIL with a clear
-//! message when there is none. Each test uses its own key prefix and deletes its keys; every
-//! key it writes has a TTL of at most a minute, so even a failed run leaves nothing behind
-//! for long.
+//! The Redis tests need the Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`; CI
+//! starts one) and FAIL with a clear message when there is none. Each test uses its own key
+//! prefix and deletes its keys; every key it writes has a TTL of at most a minute, so even a
+//! failed run leaves nothing behind for long.
 
 mod common;
 
@@ -20,23 +22,44 @@ use std::{
 use common::*;
 use realtime::{
     session::{self, StoreError, StoreFuture},
-    Data, Extension, Lifecycle, MemorySessionStore, Realtime, RedisSessionStore, Session,
-    SessionStore, ShakehandConfig, Socket, State,
+    Data, Extension, Lifecycle, MemorySessionStore, Realtime, RedisFormat, RedisSessionStore,
+    Session, SessionStore, ShakehandConfig, Socket, State, WerollFormat,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-const REDIS_ADDR: &str = "127.0.0.1:6379";
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// The Redis the tests use: `REDIS_URL`, or the local default.
+fn redis_url() -> String {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// `host:port` of [`redis_url`], for the raw client.
+fn redis_addr() -> String {
+    let url = redis_url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:6379")
+    }
+}
+
 /// Long enough that nothing expires during a test, short enough that leftovers vanish.
 const TTL: Duration = Duration::from_secs(60);
 
+/// A session whose data survives every store, weroll's format included (weroll keeps
+/// application fields as strings, and `extra` as JSON text).
 fn session(userid: &str, token: &str, tokentimestamp: u64) -> Session {
     Session {
         userid: userid.to_owned(),
         token: token.to_owned(),
         tokentimestamp,
-        data: json!({ "name": userid, "level": 3 }),
+        data: json!({ "type": "100", "extra": { "name": userid, "level": 3 } }),
     }
 }
 
@@ -76,16 +99,17 @@ impl RawRedis {
     async fn connect() -> RawRedis {
         let stream = match tokio::time::timeout(
             Duration::from_secs(3),
-            tokio::net::TcpStream::connect(REDIS_ADDR),
+            tokio::net::TcpStream::connect(redis_addr()),
         )
         .await
         {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => panic!(
-                "these tests need a Redis server at {REDIS_ADDR} (CI starts one; locally run \
-                 `redis-server --daemonize yes`): {e}"
+                "these tests need a Redis server at {} (REDIS_URL, or 127.0.0.1:6379; CI starts \
+                 one; locally run `redis-server --daemonize yes`): {e}",
+                redis_addr()
             ),
-            Err(_) => panic!("connecting to Redis at {REDIS_ADDR} timed out"),
+            Err(_) => panic!("connecting to Redis at {} timed out", redis_addr()),
         };
         RawRedis {
             conn: BufReader::new(stream),
@@ -177,18 +201,32 @@ struct RedisFixture {
 }
 
 impl RedisFixture {
+    /// The native format.
     async fn new(test: &str) -> RedisFixture {
+        RedisFixture::with_format(test, RedisFormat::native).await
+    }
+
+    /// weroll's format (one session per device, or per user with `one_point_enter`).
+    async fn weroll(test: &str, one_point_enter: bool) -> RedisFixture {
+        RedisFixture::with_format(test, |prefix| {
+            RedisFormat::Weroll(WerollFormat::new(prefix).one_point_enter(one_point_enter))
+        })
+        .await
+    }
+
+    async fn with_format(test: &str, format: impl FnOnce(String) -> RedisFormat) -> RedisFixture {
         let prefix = unique_prefix(test);
         let raw = RawRedis::connect().await;
+        let url = redis_url();
         let store = match tokio::time::timeout(
             Duration::from_secs(5),
-            RedisSessionStore::connect_with_prefix(REDIS_URL, &prefix),
+            RedisSessionStore::connect_with_format(&url, format(prefix.clone())),
         )
         .await
         {
             Ok(Ok(store)) => store,
-            Ok(Err(e)) => panic!("RedisSessionStore could not connect to {REDIS_URL}: {e}"),
-            Err(_) => panic!("RedisSessionStore::connect_with_prefix({REDIS_URL}) timed out"),
+            Ok(Err(e)) => panic!("RedisSessionStore could not connect to {url}: {e}"),
+            Err(_) => panic!("RedisSessionStore::connect_with_format({url}) timed out"),
         };
         RedisFixture { store, prefix, raw }
     }
@@ -206,81 +244,161 @@ impl RedisFixture {
 
 async fn save_load_remove(store: &dyn SessionStore) {
     assert_eq!(
-        store.load("alice").await.unwrap(),
+        store.load("alice", "t-alice").await.unwrap(),
         None,
         "nothing saved yet"
     );
     let alice = session("alice", "t-alice", 1_700_000_000_000);
     store.save(&alice, TTL).await.unwrap();
-    assert_eq!(store.load("alice").await.unwrap(), Some(alice.clone()));
     assert_eq!(
-        store.load("bob").await.unwrap(),
+        store.load("alice", "t-alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.load("alice", "t-other").await.unwrap(),
+        None,
+        "another token"
+    );
+    assert_eq!(
+        store.load("bob", "t-alice").await.unwrap(),
         None,
         "other users unaffected"
     );
 
-    // A new login replaces the session.
-    let again = session("alice", "t-alice-2", 1_700_000_000_001);
-    store.save(&again, TTL).await.unwrap();
-    assert_eq!(store.load("alice").await.unwrap(), Some(again));
+    // Saving the same token again replaces that session.
+    let mut renamed = alice.clone();
+    renamed.data = json!({ "type": "200" });
+    store.save(&renamed, TTL).await.unwrap();
+    assert_eq!(
+        store.load("alice", "t-alice").await.unwrap(),
+        Some(renamed.clone())
+    );
 
     let bob = session("bob", "t-bob", 5);
     store.save(&bob, TTL).await.unwrap();
-    store.remove("alice").await.unwrap();
-    assert_eq!(store.load("alice").await.unwrap(), None, "removed");
-    assert_eq!(store.load("bob").await.unwrap(), Some(bob), "only alice's");
-    store.remove("alice").await.unwrap();
-    store.remove("nobody").await.unwrap();
+    store.remove("alice", "t-alice").await.unwrap();
+    assert_eq!(
+        store.load("alice", "t-alice").await.unwrap(),
+        None,
+        "removed"
+    );
+    assert_eq!(
+        store.load("bob", "t-bob").await.unwrap(),
+        Some(bob),
+        "only alice's"
+    );
+    store.remove("alice", "t-alice").await.unwrap();
+    store.remove("nobody", "t").await.unwrap();
+    store.remove_all("nobody").await.unwrap();
 
     // Any user id and any data survive the round trip.
     let odd = Session {
-        userid: "ünï cödé:42 {x}".into(),
+        userid: "ünï cödé:42 {x}*".into(),
         token: "tok with spaces".into(),
         tokentimestamp: u64::MAX,
-        data: json!({ "nested": { "list": [1, 2.5, null, "x"] } }),
+        data: json!({ "extra": { "nested": { "list": [1, 2.5, null, "x"] } } }),
     };
     store.save(&odd, TTL).await.unwrap();
-    assert_eq!(store.load(&odd.userid).await.unwrap(), Some(odd.clone()));
-    store.remove(&odd.userid).await.unwrap();
-    store.remove("bob").await.unwrap();
+    assert_eq!(
+        store.load(&odd.userid, &odd.token).await.unwrap(),
+        Some(odd.clone())
+    );
+    store.remove_all(&odd.userid).await.unwrap();
+    assert_eq!(store.load(&odd.userid, &odd.token).await.unwrap(), None);
+    store.remove("bob", "t-bob").await.unwrap();
+}
+
+/// A user logged in on several devices: each login adds a session; logging one device out
+/// leaves the others; logging out everywhere ends them all, and only that user's (not those
+/// of a user whose id begins with this one's).
+async fn several_devices(store: &dyn SessionStore) {
+    let phone = session("carol", "phone-token", 1_700_000_000_001);
+    let laptop = session("carol", "laptop-token", 1_700_000_000_002);
+    let tablet = session("carol", "tablet-token", 1_700_000_000_003);
+    let other = session("carol_b", "phone-token", 1_700_000_000_004);
+    for s in [&phone, &laptop, &tablet, &other] {
+        store.save(s, TTL).await.unwrap();
+    }
+    for s in [&phone, &laptop, &tablet, &other] {
+        assert_eq!(
+            session::verify(store, &s.userid, &s.token, s.tokentimestamp)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(s),
+            "{} stays valid after the later logins",
+            s.token
+        );
+    }
+    store.remove("carol", "laptop-token").await.unwrap();
+    assert_eq!(store.load("carol", "laptop-token").await.unwrap(), None);
+    assert_eq!(
+        store.load("carol", "phone-token").await.unwrap(),
+        Some(phone)
+    );
+    assert_eq!(
+        store.load("carol", "tablet-token").await.unwrap(),
+        Some(tablet)
+    );
+    store.remove_all("carol").await.unwrap();
+    assert_eq!(store.load("carol", "phone-token").await.unwrap(), None);
+    assert_eq!(store.load("carol", "tablet-token").await.unwrap(), None);
+    assert_eq!(
+        store.load("carol_b", "phone-token").await.unwrap(),
+        Some(other),
+        "another user's sessions are not the user's"
+    );
+    store.remove_all("carol_b").await.unwrap();
 }
 
 async fn expiry(store: &dyn SessionStore) {
     let short = session("short", "t", 1);
     let long = session("long", "t", 1);
+    let other_device = session("short", "t2", 1);
     store
         .save(&short, Duration::from_millis(200))
         .await
         .unwrap();
     store.save(&long, TTL).await.unwrap();
-    assert_eq!(store.load("short").await.unwrap(), Some(short.clone()));
+    store.save(&other_device, TTL).await.unwrap();
+    assert_eq!(store.load("short", "t").await.unwrap(), Some(short.clone()));
     assert!(session::verify(store, "short", "t", 1)
         .await
         .unwrap()
         .is_some());
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(store.load("short").await.unwrap(), None, "expired");
+    assert_eq!(store.load("short", "t").await.unwrap(), None, "expired");
     assert_eq!(
         session::verify(store, "short", "t", 1).await.unwrap(),
         None,
         "an expired session does not verify"
     );
-    assert_eq!(store.load("long").await.unwrap(), Some(long), "still alive");
+    assert_eq!(
+        store.load("long", "t").await.unwrap(),
+        Some(long),
+        "still alive"
+    );
+    assert_eq!(
+        store.load("short", "t2").await.unwrap(),
+        Some(other_device.clone()),
+        "each device's session expires on its own"
+    );
 
-    // Saving again restarts the clock.
+    // Saving again restarts the clock. (Wide margins: the whole suite runs in parallel on
+    // few cores, and a 100 ms margin was seen to be too little.)
     store
-        .save(&short, Duration::from_millis(300))
+        .save(&short, Duration::from_millis(1000))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     store
-        .save(&short, Duration::from_millis(300))
+        .save(&short, Duration::from_millis(1000))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(store.load("short").await.unwrap(), Some(short));
-    store.remove("long").await.unwrap();
-    store.remove("short").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.load("short", "t").await.unwrap(), Some(short));
+    store.remove_all("long").await.unwrap();
+    store.remove_all("short").await.unwrap();
 }
 
 async fn verify(store: &dyn SessionStore) {
@@ -296,65 +414,87 @@ async fn verify(store: &dyn SessionStore) {
         "right token and timestamp"
     );
 
-    let refused: &[(&str, &str, u64, &str)] = &[
+    // (userid, token, timestamp, what, refused only because of the timestamp)
+    let refused: &[(&str, &str, u64, &str, bool)] = &[
         (
             "alice",
             "a-token-0123456789x",
             1_700_000_000_123,
             "longer token",
+            false,
         ),
         (
             "alice",
             "a-token-012345678",
             1_700_000_000_123,
             "a prefix of the token",
+            false,
         ),
         (
             "alice",
             "A-TOKEN-0123456789",
             1_700_000_000_123,
             "other case",
+            false,
         ),
-        ("alice", "", 1_700_000_000_123, "empty token"),
+        ("alice", "", 1_700_000_000_123, "empty token", false),
+        (
+            "",
+            "a-token-0123456789",
+            1_700_000_000_123,
+            "empty userid",
+            false,
+        ),
         (
             "alice",
             "a-token-0123456789",
             1_700_000_000_124,
             "wrong timestamp",
+            true,
         ),
-        ("alice", "a-token-0123456789", 0, "zero timestamp"),
+        ("alice", "a-token-0123456789", 0, "zero timestamp", true),
         // bob's valid credentials presented as alice (and the reverse): forged userid.
         (
             "alice",
             "b-token-9876543210",
             1_700_000_000_456,
             "bob's token as alice",
+            false,
         ),
         (
             "bob",
             "a-token-0123456789",
             1_700_000_000_123,
             "alice's token as bob",
+            false,
         ),
         (
             "alice",
             "b-token-9876543210",
             1_700_000_000_123,
             "bob's token, alice's timestamp",
+            false,
         ),
         (
             "carol",
             "a-token-0123456789",
             1_700_000_000_123,
             "a user with no session",
+            false,
         ),
     ];
-    for (userid, token, ts, what) in refused {
-        assert_eq!(
-            session::verify(store, userid, token, *ts).await.unwrap(),
-            None,
-            "{what}"
-        );
+    for (userid, token, ts, what, timestamp_only) in refused {
+        let got = session::verify(store, userid, token, *ts).await.unwrap();
+        if *timestamp_only && !store.checks_tokentimestamp() {
+            // weroll's Session.check compares the user id and token only.
+            assert_eq!(
+                got.as_ref(),
+                Some(&alice),
+                "{what}: weroll ignores the timestamp"
+            );
+        } else {
+            assert_eq!(got, None, "{what}");
+        }
     }
     // Refusals change nothing.
     assert_eq!(
@@ -363,7 +503,7 @@ async fn verify(store: &dyn SessionStore) {
             .unwrap(),
         Some(bob)
     );
-    store.remove("alice").await.unwrap();
+    store.remove("alice", "a-token-0123456789").await.unwrap();
     assert_eq!(
         session::verify(store, "alice", "a-token-0123456789", 1_700_000_000_123)
             .await
@@ -371,7 +511,7 @@ async fn verify(store: &dyn SessionStore) {
         None,
         "logged out"
     );
-    store.remove("bob").await.unwrap();
+    store.remove_all("bob").await.unwrap();
 }
 
 macro_rules! store_tests {
@@ -394,72 +534,137 @@ macro_rules! store_tests {
                 }
             )*
         }
+        mod redis_weroll_format {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let redis = super::RedisFixture::weroll(stringify!($name), false).await;
+                    super::$name(&redis.store).await;
+                    redis.cleanup().await;
+                }
+            )*
+        }
     };
 }
 
-store_tests!(save_load_remove, expiry, verify);
+store_tests!(save_load_remove, several_devices, expiry, verify);
 
 // ---------------------------------------------------------------------------------------
-// Redis specifics: the documented key layout, records written by another process
+// Redis specifics: the documented key layouts, records written by another process
 // ---------------------------------------------------------------------------------------
+
+fn bulk(reply: Resp) -> String {
+    match reply {
+        Resp::Bulk(Some(s)) => s,
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+/// A hash as `HGETALL` returns it, sorted by field.
+async fn hash(raw: &mut RawRedis, key: &str) -> Vec<(String, String)> {
+    let Resp::Array(items) = raw.cmd(&["HGETALL", key]).await else {
+        panic!("HGETALL {key}")
+    };
+    let mut fields: Vec<(String, String)> = items
+        .chunks(2)
+        .map(|kv| match kv {
+            [Resp::Bulk(Some(k)), Resp::Bulk(Some(v))] => (k.clone(), v.clone()),
+            other => panic!("HGETALL item {other:?}"),
+        })
+        .collect();
+    fields.sort();
+    fields
+}
+
+async fn pttl(raw: &mut RawRedis, key: &str) -> i64 {
+    match raw.cmd(&["PTTL", key]).await {
+        Resp::Int(ms) => ms,
+        other => panic!("PTTL {key}: {other:?}"),
+    }
+}
 
 #[tokio::test]
-async fn redis_keys_are_prefix_userid_with_json_and_a_px_ttl() {
+async fn redis_native_layout_is_a_hash_per_user_of_token_to_json() {
     let mut redis = RedisFixture::new("layout").await;
-    let alice = session("alice", "tok", 42);
+    let phone = session("alice", "tok-phone", 42);
+    let laptop = session("alice", "tok-laptop", 43);
     redis
         .store
-        .save(&alice, Duration::from_millis(30_000))
+        .save(&phone, Duration::from_millis(30_000))
+        .await
+        .unwrap();
+    redis
+        .store
+        .save(&laptop, Duration::from_millis(20_000))
         .await
         .unwrap();
     let key = format!("{}alice", redis.prefix);
     assert_eq!(redis.raw.keys(&redis.prefix).await, vec![key.clone()]);
-    let Resp::Bulk(Some(json)) = redis.raw.cmd(&["GET", &key]).await else {
-        panic!("GET {key}")
-    };
-    let stored: Value = serde_json::from_str(&json).unwrap();
+    let fields = hash(&mut redis.raw, &key).await;
+    assert_eq!(
+        fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["tok-laptop", "tok-phone"]
+    );
+    let mut stored: Value = serde_json::from_str(&fields[1].1).unwrap();
+    let expires_at = stored["expiresAt"].take().as_u64().expect("expiresAt");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        (now + 28_000..=now + 30_000).contains(&expires_at),
+        "{expires_at}"
+    );
+    stored.as_object_mut().unwrap().remove("expiresAt");
     assert_eq!(
         stored,
-        json!({ "userid": "alice", "token": "tok", "tokentimestamp": 42, "data": { "name": "alice", "level": 3 } })
+        json!({ "userid": "alice", "token": "tok-phone", "tokentimestamp": 42, "data": { "type": "100", "extra": { "name": "alice", "level": 3 } } })
     );
-    let Resp::Int(pttl) = redis.raw.cmd(&["PTTL", &key]).await else {
-        panic!("PTTL")
-    };
-    assert!((29_000..=30_000).contains(&pttl), "PTTL {pttl}");
-    redis.store.remove("alice").await.unwrap();
+    // The hash lives as long as its longest-lived session.
+    let ttl = pttl(&mut redis.raw, &key).await;
+    assert!((29_000..=30_000).contains(&ttl), "PTTL {ttl}");
+    redis.store.remove("alice", "tok-phone").await.unwrap();
+    assert_eq!(
+        hash(&mut redis.raw, &key).await.len(),
+        1,
+        "one device logged out"
+    );
+    redis.store.remove_all("alice").await.unwrap();
     assert_eq!(redis.raw.cmd(&["EXISTS", &key]).await, Resp::Int(0));
     redis.cleanup().await;
 }
 
 #[tokio::test]
-async fn redis_reads_sessions_another_process_wrote() {
-    // The HTTP app that logs users in (weroll's Session model, another language) writes the
-    // record; the realtime server verifies it. `data` is optional.
+async fn redis_native_reads_sessions_another_process_wrote() {
+    // The HTTP app that logs users in (another language) writes the record; the realtime
+    // server verifies it. `data` is optional.
     let mut redis = RedisFixture::new("foreign").await;
     let key = format!("{}dave", redis.prefix);
-    let record = r#"{"userid":"dave","token":"from-elsewhere","tokentimestamp":1700000000999}"#;
+    let record = r#"{"userid":"dave","token":"from-elsewhere","tokentimestamp":1700000000999,"expiresAt":99999999999999}"#;
     assert_eq!(
-        redis.raw.cmd(&["SET", &key, record, "PX", "30000"]).await,
-        Resp::Simple("OK".into())
+        redis
+            .raw
+            .cmd(&["HSET", &key, "from-elsewhere", record])
+            .await,
+        Resp::Int(1)
     );
+    redis.raw.cmd(&["PEXPIRE", &key, "30000"]).await;
     let found = session::verify(&redis.store, "dave", "from-elsewhere", 1_700_000_000_999)
         .await
         .unwrap()
         .expect("verifies");
     assert_eq!(found.data, Value::Null);
 
+    // A record past its `expiresAt` is no session, even while the hash lives.
+    let stale = r#"{"userid":"dave","token":"old","tokentimestamp":1,"expiresAt":1}"#;
+    redis.raw.cmd(&["HSET", &key, "old", stale]).await;
+    assert_eq!(redis.store.load("dave", "old").await.unwrap(), None);
+
     // A record that is not a session is an error, not a silent "no session".
-    redis
-        .raw
-        .cmd(&[
-            "SET",
-            &format!("{}eve", redis.prefix),
-            "not json",
-            "PX",
-            "30000",
-        ])
-        .await;
-    match redis.store.load("eve").await {
+    let eve = format!("{}eve", redis.prefix);
+    redis.raw.cmd(&["HSET", &eve, "t", "not json"]).await;
+    redis.raw.cmd(&["PEXPIRE", &eve, "30000"]).await;
+    match redis.store.load("eve", "t").await {
         Err(StoreError::Corrupt(_)) => {}
         other => panic!("expected a corrupt record error, got {other:?}"),
     }
@@ -469,9 +674,10 @@ async fn redis_reads_sessions_another_process_wrote() {
 #[tokio::test]
 async fn redis_default_prefix_is_realtime_session() {
     let mut raw = RawRedis::connect().await;
-    let store = RedisSessionStore::connect(REDIS_URL)
+    let url = redis_url();
+    let store = RedisSessionStore::connect(&url)
         .await
-        .unwrap_or_else(|e| panic!("RedisSessionStore::connect({REDIS_URL}): {e}"));
+        .unwrap_or_else(|e| panic!("RedisSessionStore::connect({url}): {e}"));
     let userid = unique_prefix("default").replace(':', "_");
     store
         .save(&session(&userid, "t", 1), Duration::from_secs(30))
@@ -479,8 +685,155 @@ async fn redis_default_prefix_is_realtime_session() {
         .unwrap();
     let key = format!("realtime:session:{userid}");
     assert_eq!(raw.cmd(&["EXISTS", &key]).await, Resp::Int(1));
-    store.remove(&userid).await.unwrap();
+    store.remove_all(&userid).await.unwrap();
     assert_eq!(raw.cmd(&["EXISTS", &key]).await, Resp::Int(0));
+}
+
+/// Sessions as weroll's `Session.save` writes them (`HMSET user_sess_<id>_<token> userid ..
+/// token .. tokentimestamp .. type .. extra <JSON>`, then `EXPIRE`), written here by hand:
+/// they verify; the timestamp is not compared (weroll does not); `extra` is parsed.
+#[tokio::test]
+async fn redis_weroll_format_reads_sessions_weroll_wrote() {
+    let mut redis = RedisFixture::weroll("weroll-read", false).await;
+    let p = redis.prefix.clone();
+    for (key, token) in [
+        (format!("{p}user_sess_1001_tok-phone"), "tok-phone"),
+        (format!("{p}user_sess_1001_tok-laptop"), "tok-laptop"),
+    ] {
+        let hset = redis
+            .raw
+            .cmd(&[
+                "HSET",
+                &key,
+                "userid",
+                "1001",
+                "token",
+                token,
+                "tokentimestamp",
+                "1700000000123",
+                "type",
+                "100",
+                "extra",
+                r#"["Jay","123.jpg",{"vip":3}]"#,
+            ])
+            .await;
+        assert_eq!(hset, Resp::Int(5));
+        redis.raw.cmd(&["EXPIRE", &key, "60"]).await;
+    }
+    let found = session::verify(&redis.store, "1001", "tok-phone", 1_700_000_000_123)
+        .await
+        .unwrap()
+        .expect("weroll's session verifies");
+    assert_eq!(
+        found,
+        Session {
+            userid: "1001".into(),
+            token: "tok-phone".into(),
+            tokentimestamp: 1_700_000_000_123,
+            data: json!({ "type": "100", "extra": ["Jay", "123.jpg", { "vip": 3 }] }),
+        }
+    );
+    assert!(
+        session::verify(&redis.store, "1001", "tok-laptop", 42)
+            .await
+            .unwrap()
+            .is_some(),
+        "the other device too, whatever timestamp it presents (weroll checks none)"
+    );
+    assert_eq!(
+        session::verify(&redis.store, "1002", "tok-phone", 1_700_000_000_123)
+            .await
+            .unwrap(),
+        None,
+        "a forged userid"
+    );
+    // A hash with the key's user and token but no fields of its own (an older weroll).
+    let bare = format!("{p}user_sess_7_bare");
+    redis.raw.cmd(&["HSET", &bare, "type", "1"]).await;
+    redis.raw.cmd(&["EXPIRE", &bare, "60"]).await;
+    assert!(session::verify(&redis.store, "7", "bare", 0)
+        .await
+        .unwrap()
+        .is_some());
+    redis.cleanup().await;
+}
+
+/// What the weroll-format store writes is what weroll reads: the key, the fields as
+/// strings, the expiry.
+#[tokio::test]
+async fn redis_weroll_format_writes_weroll_s_layout() {
+    let mut redis = RedisFixture::weroll("weroll-write", false).await;
+    let s = session("1001", "abcdef0123456789", 1_700_000_000_000);
+    redis.store.save(&s, Duration::from_secs(30)).await.unwrap();
+    let key = format!("{}user_sess_1001_abcdef0123456789", redis.prefix);
+    assert_eq!(redis.raw.keys(&redis.prefix).await, vec![key.clone()]);
+    assert_eq!(
+        hash(&mut redis.raw, &key).await,
+        [
+            (
+                "extra".to_owned(),
+                r#"{"level":3,"name":"1001"}"#.to_owned()
+            ),
+            ("token".into(), "abcdef0123456789".into()),
+            ("tokentimestamp".into(), "1700000000000".into()),
+            ("type".into(), "100".into()),
+            ("userid".into(), "1001".into()),
+        ]
+    );
+    let ttl = pttl(&mut redis.raw, &key).await;
+    assert!((29_000..=30_000).contains(&ttl), "PTTL {ttl}");
+    assert_eq!(bulk(redis.raw.cmd(&["HGET", &key, "userid"]).await), "1001");
+    redis.cleanup().await;
+}
+
+/// weroll's `onePointEnter`: `user_sess_<userid>`, one session per user; a new login ends
+/// the previous one; logging out with a stale token leaves the newer login alone.
+#[tokio::test]
+async fn redis_weroll_format_one_point_enter() {
+    let mut redis = RedisFixture::weroll("weroll-one", true).await;
+    let key = format!("{}user_sess_42", redis.prefix);
+    redis
+        .raw
+        .cmd(&[
+            "HSET",
+            &key,
+            "userid",
+            "42",
+            "token",
+            "first",
+            "tokentimestamp",
+            "1",
+        ])
+        .await;
+    redis.raw.cmd(&["EXPIRE", &key, "60"]).await;
+    assert!(session::verify(&redis.store, "42", "first", 1)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        session::verify(&redis.store, "42", "other", 1)
+            .await
+            .unwrap(),
+        None,
+        "only the stored token"
+    );
+    let second = session("42", "second", 2);
+    redis.store.save(&second, TTL).await.unwrap();
+    assert_eq!(redis.raw.keys(&redis.prefix).await, vec![key.clone()]);
+    assert_eq!(
+        redis.store.load("42", "first").await.unwrap(),
+        None,
+        "replaced"
+    );
+    redis.store.remove("42", "first").await.unwrap();
+    assert_eq!(
+        redis.store.load("42", "second").await.unwrap(),
+        Some(second),
+        "a stale logout leaves the newer login"
+    );
+    redis.store.remove("42", "second").await.unwrap();
+    assert_eq!(redis.raw.cmd(&["EXISTS", &key]).await, Resp::Int(0));
+    redis.cleanup().await;
 }
 
 /// With redis 0.32's default `ConnectionManager` backoff, connecting to a Redis that is not
@@ -614,7 +967,8 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
     );
     assert_eq!(hs.count.load(Ordering::SeqCst), 0);
 
-    // `$init` with the session: ack, then the `$init` event, both `{clientID: userid}`.
+    // `$init` with the session: ack, then the `$init` event, both weroll's
+    // `{clientID: userid, socketID, time}`.
     ws.send_text(&init_packet(
         2,
         "alice",
@@ -622,8 +976,8 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
         json!(1_700_000_000_001u64),
     ))
     .await;
-    assert_eq!(ws.recv_text().await, r#"432[{"clientID":"alice"}]"#);
-    assert_eq!(ws.recv_text().await, r#"42["$init",{"clientID":"alice"}]"#);
+    assert_init_reply(&ws.recv_text().await, "432", "alice", Some(&sid));
+    assert_init_reply(&ws.recv_text().await, "42", "alice", Some(&sid));
     assert_eq!(
         hs.log.take(),
         [
@@ -644,11 +998,11 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
     let reply: Value = serde_json::from_str(reply.strip_prefix("434").expect("the ack")).unwrap();
     assert_eq!(
         reply,
-        json!([{"clientID":"alice","userid":"alice","data":{"name":"alice","level":3}}])
+        json!([{"clientID":"alice","userid":"alice","data":{"type":"100","extra":{"name":"alice","level":3}}}])
     );
 
     // The timestamp as a string (weroll clients), on a second connection of alice.
-    let (mut ws2, _) = sio_ws(&hs.server, "/").await;
+    let (mut ws2, sid2) = sio_ws(&hs.server, "/").await;
     ws2.send_text(&init_packet(
         1,
         "alice",
@@ -656,8 +1010,8 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
         json!("1700000000001"),
     ))
     .await;
-    assert_eq!(ws2.recv_text().await, r#"431[{"clientID":"alice"}]"#);
-    assert_eq!(ws2.recv_text().await, r#"42["$init",{"clientID":"alice"}]"#);
+    assert_init_reply(&ws2.recv_text().await, "431", "alice", Some(&sid2));
+    assert_init_reply(&ws2.recv_text().await, "42", "alice", Some(&sid2));
     // A plain WebSocket connection of alice, too.
     let mut plain = plain_ws(&hs.server, "").await;
     plain
@@ -666,15 +1020,14 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
                 .to_string(),
         )
         .await;
-    assert_eq!(
-        plain.recv_text().await,
-        r#"["$ack",7,{"clientID":"alice"}]"#
-    );
-    assert_eq!(plain.recv_text().await, r#"["$init",{"clientID":"alice"}]"#);
+    let plain_sid = assert_init_reply(&plain.recv_text().await, "", "alice", None);
+    let event: Value = serde_json::from_str(&plain.recv_text().await).unwrap();
+    assert_eq!(event[0], "$init", "{event}");
+    assert_init_reply(&event.to_string(), "", "alice", Some(&plain_sid));
     hs.log.take();
 
     // send_to(userid) reaches all three of alice's connections, once each.
-    let (mut bob_ws, _) = sio_ws(&hs.server, "/").await;
+    let (mut bob_ws, bob_sid) = sio_ws(&hs.server, "/").await;
     bob_ws
         .send_text(&init_packet(
             1,
@@ -683,11 +1036,8 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
             json!(1_700_000_000_002u64),
         ))
         .await;
-    assert_eq!(bob_ws.recv_text().await, r#"431[{"clientID":"bob"}]"#);
-    assert_eq!(
-        bob_ws.recv_text().await,
-        r#"42["$init",{"clientID":"bob"}]"#
-    );
+    assert_init_reply(&bob_ws.recv_text().await, "431", "bob", Some(&bob_sid));
+    assert_init_reply(&bob_ws.recv_text().await, "42", "bob", Some(&bob_sid));
     bob_ws.send_text(r#"42["dm","alice"]"#).await;
     assert_eq!(ws.recv_text().await, r#"42["dm",{"from":"bob"}]"#);
     assert_eq!(ws2.recv_text().await, r#"42["dm",{"from":"bob"}]"#);
@@ -749,7 +1099,7 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
     );
 
     // Logged out: the session is gone from the store.
-    store.remove("bob").await.unwrap();
+    store.remove("bob", "bob-token").await.unwrap();
     let (mut ws4, _) = sio_ws(&hs.server, "/").await;
     ws4.send_text(&init_packet(
         1,
@@ -762,7 +1112,7 @@ async fn handshake_story(store: Arc<dyn SessionStore>) {
         ws4.recv_text().await,
         r#"431[{"error":"invalid or expired session"}]"#
     );
-    store.remove("alice").await.unwrap();
+    store.remove_all("alice").await.unwrap();
     assert_eq!(hs.count.load(Ordering::SeqCst), 4);
     assert_no_panics();
 }
@@ -822,10 +1172,13 @@ impl SessionStore for DownStore {
     fn save<'a>(&'a self, _: &'a Session, _: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
     }
-    fn load<'a>(&'a self, _: &'a str) -> StoreFuture<'a, Option<Session>> {
+    fn load<'a>(&'a self, _: &'a str, _: &'a str) -> StoreFuture<'a, Option<Session>> {
         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
     }
-    fn remove<'a>(&'a self, _: &'a str) -> StoreFuture<'a, ()> {
+    fn remove<'a>(&'a self, _: &'a str, _: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+    }
+    fn remove_all<'a>(&'a self, _: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
     }
 }
@@ -851,4 +1204,75 @@ async fn handshake_with_a_store_that_is_down_fails_closed() {
     );
     logs.wait_for("session store failed during $init").await;
     assert_no_panics();
+}
+
+/// The `$init` handshake against sessions a weroll app wrote in its own format (written
+/// here by hand, as `Session.save` does): a numeric `userid` in `$init`, two devices of one
+/// user, weroll's `type` and `extra` reaching the `Session` extractor; a forged one refused.
+#[tokio::test]
+async fn handshake_with_sessions_in_weroll_s_redis_format() {
+    init();
+    let mut redis = RedisFixture::weroll("handshake-weroll", false).await;
+    for token in ["phone-token", "laptop-token"] {
+        let key = format!("{}user_sess_1001_{token}", redis.prefix);
+        redis
+            .raw
+            .cmd(&[
+                "HSET",
+                &key,
+                "userid",
+                "1001",
+                "token",
+                token,
+                "tokentimestamp",
+                "1700000000123",
+                "type",
+                "100",
+                "extra",
+                r#"{"nickname":"Jay"}"#,
+            ])
+            .await;
+        redis.raw.cmd(&["EXPIRE", &key, "60"]).await;
+    }
+    let hs = handshake_server(Arc::new(redis.store.clone()), Duration::from_secs(10)).await;
+    let mut devices = Vec::new();
+    for token in ["phone-token", "laptop-token"] {
+        let (mut ws, sid) = sio_ws(&hs.server, "/").await;
+        ws.send_text(&format!(
+            "421{}",
+            json!(["$init", { "_sess": { "userid": 1001, "token": token, "tokentimestamp": "1700000000123" } }])
+        ))
+        .await;
+        assert_init_reply(&ws.recv_text().await, "431", "1001", Some(&sid));
+        assert_init_reply(&ws.recv_text().await, "42", "1001", Some(&sid));
+        devices.push(ws);
+    }
+    devices[0].send_text(r#"422["whoami"]"#).await;
+    assert_eq!(
+        devices[0].recv_text().await,
+        format!(
+            "432{}",
+            json!([{ "clientID": "1001", "userid": "1001", "data": { "type": "100", "extra": { "nickname": "Jay" } } }])
+        )
+    );
+    // `dm` needs the session as an extension: both devices get it.
+    devices[1].send_text(r#"42["dm","1001"]"#).await;
+    for ws in &mut devices {
+        assert_eq!(ws.recv_text().await, r#"42["dm",{"from":"1001"}]"#);
+    }
+    let (mut forged, _) = sio_ws(&hs.server, "/").await;
+    forged
+        .send_text(&init_packet(
+            1,
+            "1002",
+            "phone-token",
+            json!(1_700_000_000_123u64),
+        ))
+        .await;
+    assert_eq!(
+        forged.recv_text().await,
+        r#"431[{"error":"invalid or expired session"}]"#
+    );
+    assert_no_panics();
+    redis.cleanup().await;
 }

@@ -1,12 +1,15 @@
 //! The HTTP side, on the same port as the realtime servers: logging in creates the session
 //! that `$init` and the session cookie prove.
 //!
-//! - `POST /login` with `{"userid": "alice"}` creates a session in the store and answers
-//!   weroll's `_sess` fields, `{"userid", "token", "tokentimestamp", "ttlMs"}`, and sets the
-//!   session cookie (`session=<userid>:<token>:<tokentimestamp>`, `HttpOnly`). A real
-//!   application checks a password first; this one trusts the user id.
-//! - `POST /logout` with the session cookie ends that session: `$init` and the cookie stop
-//!   working at once, on every node sharing the store.
+//! - `POST /login` with `{"userid": "alice"}` (or a number, `{"userid": 42}`, which is the
+//!   user `"42"`) creates a session in the store and answers weroll's `_sess` fields,
+//!   `{"userid", "token", "tokentimestamp", "ttlMs"}`, and sets the session cookie
+//!   (`session=<userid>:<token>:<tokentimestamp>`, `HttpOnly`). Every login is a device of
+//!   its own: the user's sessions from earlier logins stay valid. A real application checks
+//!   a password first; this one trusts the user id.
+//! - `POST /logout` with the session cookie ends that session (that device): `$init` and the
+//!   cookie stop working at once, on every node sharing the store; the user's other devices
+//!   stay logged in. `POST /logout/everywhere` ends every session of the user.
 //! - `GET /stats`: what every handler saw (see [`crate::stats`]).
 
 use std::{
@@ -49,13 +52,15 @@ pub fn routes(app: App) -> Router {
     Router::new()
         .route("/login", post(login))
         .route("/logout", post(logout))
+        .route("/logout/everywhere", post(logout_everywhere))
         .route("/stats", get(stats))
         .with_state(app)
 }
 
 #[derive(Deserialize)]
 struct Login {
-    userid: String,
+    /// A string, or a number standing for its decimal string (as in `$init`).
+    userid: serde_json::Value,
 }
 
 /// A user id this example accepts: 1 to 64 of `A-Z a-z 0-9 _ - .`, so that it fits in the
@@ -80,11 +85,13 @@ fn error(status: StatusCode, message: &str) -> Response {
     json_response(status, json!({ "error": message }))
 }
 
-/// `POST /login {"userid"}`: a new session with a fresh token, replacing the user's previous
-/// one (weroll keeps one session per user, as the store does).
+/// `POST /login {"userid"}`: a new session with a fresh token, beside the user's other
+/// sessions (one per device, as weroll keeps them by default).
 async fn login(State(app): State<App>, body: Bytes) -> Response {
-    let Ok(Login { userid }) = serde_json::from_slice::<Login>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "expected {\"userid\": \"...\"}");
+    let userid = match serde_json::from_slice::<Login>(&body).map(|l| l.userid) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Number(n)) => n.to_string(),
+        _ => return error(StatusCode::BAD_REQUEST, "expected {\"userid\": \"...\"}"),
     };
     if !valid_userid(&userid) {
         return error(
@@ -124,9 +131,20 @@ async fn login(State(app): State<App>, body: Bytes) -> Response {
         .into_response()
 }
 
-/// `POST /logout` with the session cookie: removes the session from the store. The framework's
-/// `Cookies` parser works on any header map, not only in middleware.
+/// `POST /logout` with the session cookie: removes that session from the store (the user's
+/// other devices keep theirs).
 async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
+    end_sessions(app, headers, false).await
+}
+
+/// `POST /logout/everywhere` with the session cookie: removes every session of the user.
+async fn logout_everywhere(State(app): State<App>, headers: HeaderMap) -> Response {
+    end_sessions(app, headers, true).await
+}
+
+/// Verifies the session cookie, then ends its session, or all of the user's. The
+/// framework's `Cookies` parser works on any header map, not only in middleware.
+async fn end_sessions(app: App, headers: HeaderMap, everywhere: bool) -> Response {
     let cookies = Cookies::from_headers(&headers);
     let Some(cookie) = cookies
         .get(SessionCookie::NAME)
@@ -134,7 +152,7 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     else {
         return error(StatusCode::UNAUTHORIZED, "no session cookie");
     };
-    match session::verify(
+    let session = match session::verify(
         &*app.store,
         &cookie.userid,
         &cookie.token,
@@ -142,15 +160,21 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     )
     .await
     {
-        Ok(Some(session)) => match app.store.remove(&session.userid).await {
-            Ok(()) => (
-                StatusCode::NO_CONTENT,
-                [(header::SET_COOKIE, SessionCookie::clear_cookie_header())],
-            )
-                .into_response(),
-            Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable"),
-        },
-        Ok(None) => error(StatusCode::UNAUTHORIZED, "invalid or expired session"),
+        Ok(Some(session)) => session,
+        Ok(None) => return error(StatusCode::UNAUTHORIZED, "invalid or expired session"),
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable"),
+    };
+    let removed = if everywhere {
+        app.store.remove_all(&session.userid).await
+    } else {
+        app.store.remove(&session.userid, &session.token).await
+    };
+    match removed {
+        Ok(()) => (
+            StatusCode::NO_CONTENT,
+            [(header::SET_COOKIE, SessionCookie::clear_cookie_header())],
+        )
+            .into_response(),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable"),
     }
 }

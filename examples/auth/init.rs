@@ -7,7 +7,7 @@
 //! ```js
 //! const socket = io("http://127.0.0.1:3000");
 //! socket.on("connect", () => socket.emit("$init", { _sess: { userid, token, tokentimestamp } }));
-//! socket.on("$init", ({ clientID }) => { /* clientID === userid: handshake done */ });
+//! socket.on("$init", ({ clientID, socketID, time }) => { /* clientID === userid: done */ });
 //! socket.on("$error", ({ event, error }) => { /* why something was refused */ });
 //! ```
 //!
@@ -16,12 +16,17 @@
 //! - Every event before `$init` is refused with `handshake required: emit $init first`
 //!   and reaches no handler. Events sent right behind `$init` wait for it and run, in
 //!   order, once it succeeds (they are refused if it fails).
-//! - A bad, forged (another user's id with your token) or expired session: `$error`
-//!   `{"event": "$init", "error": "invalid or expired session"}`, then the server
-//!   disconnects. The same without `_sess` when guests are not allowed (`ALLOW_GUEST`), and
-//!   with `handshake timed out` when no `$init` came in time (`SHAKEHAND_TIMEOUT_MS`).
-//! - Success: the client id becomes the user id, so `send_to(userid)` (see `dm`) reaches
-//!   every connection of that user; a guest keeps its socket id.
+//! - Without guests (`ALLOW_GUEST` unset), a bad, forged (another user's id with your token)
+//!   or expired session: `$error` `{"event": "$init", "error": "invalid or expired
+//!   session"}`, then the server disconnects. The same without `_sess`, and with `handshake
+//!   timed out` when no `$init` came in time (`SHAKEHAND_TIMEOUT_MS`).
+//! - With guests (`ALLOW_GUEST=1`, and always on `/lobby`), as in weroll: any `$init` that
+//!   fails makes the client a guest, whose client id is its socket id. With
+//!   `STRICT_SESSIONS=1` only a `$init` without `_sess` does; a bad session is refused.
+//! - Success: the server answers `$init` with weroll's `{"clientID", "socketID", "time"}`.
+//!   The client id becomes the user id (a numeric `userid` is its decimal string), so
+//!   `send_to(userid)` (see `dm`) reaches every connection of that user, on every device it
+//!   logged in on; a guest keeps its socket id.
 //!
 //! The four lifecycle handlers below tell the client their name as the event `lifecycle`
 //! (`{"event": "shakeHandStart"}`, ...), so it can watch the documented order:
@@ -95,6 +100,19 @@ async fn whoami(
     stats.hit("/ whoami");
     let userid = session.map(|Extension(s)| s.userid);
     json!({
+        "clientID": &*socket.client_id(),
+        "socketID": socket.id().as_str(),
+        "guest": userid.is_none(),
+        "userid": userid,
+    })
+}
+
+/// `whoami` in `/lobby`, registered by hand in `main` with the lobby's own handshake
+/// settings (guests always welcome).
+pub async fn lobby_whoami(socket: Socket, session: Option<Extension<Session>>) -> Value {
+    let userid = session.map(|Extension(s)| s.userid);
+    json!({
+        "ns": socket.ns(),
         "clientID": &*socket.client_id(),
         "socketID": socket.id().as_str(),
         "guest": userid.is_none(),

@@ -89,9 +89,9 @@ pub use live::{
 };
 pub use ratelimit::RateLimit;
 pub use server::{shutdown_signal, BuildError, Realtime, RealtimeBuilder};
-#[cfg(feature = "redis")]
-pub use session::RedisSessionStore;
 pub use session::{MemorySessionStore, Session, SessionStore};
+#[cfg(feature = "redis")]
+pub use session::{RedisFormat, RedisSessionStore, WerollFormat};
 pub use shakehand::ShakehandConfig;
 pub use tower_http::cors::CorsLayer;
 pub use wire::{codec::Codec, payload::Payload, payload::SocketId};

@@ -2,26 +2,34 @@
 //! before it may send events. (Named so to tell it from the HTTP request that opens a
 //! connection, [`RequestHead`](crate::RequestHead), and from Engine.IO's open packet.)
 //!
-//! With a [`ShakehandConfig`] on the builder, every socket (Socket.IO or plain WebSocket)
-//! goes through it:
+//! A [`ShakehandConfig`] on the builder applies to every namespace (and every plain
+//! WebSocket connection); one on a namespace, [`NamespaceBuilder::shakehand`], applies to
+//! that namespace instead, so one server can have a guest namespace and a members-only one.
+//! A dynamic namespace takes the configuration of the builder that defines it;
+//! [`NamespaceBuilder::without_shakehand`] turns the handshake off for a namespace.
 //!
 //! - not `required` (weroll's `shakehand: false`): the socket is accepted as it connects;
-//!   `shakeHandSuccess` fires and the server pushes `$init` with `{"clientID": <socket id>}`,
-//!   as weroll does.
+//!   `shakeHandSuccess` fires and the server pushes `$init`, as weroll does.
 //! - `required`: the client must emit `$init` with
 //!   `{"_sess": {"userid", "token", "tokentimestamp"}}` within `timeout` (weroll's
-//!   `shakehandTimeout`, default 15 s). The session is verified against the [`SessionStore`]. Then, in this
+//!   `shakehandTimeout`, default 15 s). `userid` may be a string or a number (a number
+//!   stands for its decimal string: `42` is the user `"42"`); `tokentimestamp` a number or
+//!   a numeric string. The session is verified against the [`SessionStore`]. Then, in this
 //!   order: `shakeHandStart` (data: the `$init` payload), `shakeHandComplete` (data: `true`
 //!   or `false`), and `shakeHandSuccess` or `shakeHandFail` (data: the reason).
 //!   - Success: the client id becomes the user id (so `send_to(userid)` reaches all of the
 //!     user's connections), the [`Session`] is stored on the socket for the `Session`
-//!     extractor, and the server answers `$init` with `{"clientID": userid}` (and the ack,
-//!     if one was asked for).
-//!   - A guest (no `_sess`) is accepted only with `allow_guest`; its client id is the
-//!     socket id.
-//!   - Failure (bad or expired session, guest not allowed, store down): the client gets
-//!     `$error` with `{"event": "$init", "error": <why>}` (or the error ack) and is
-//!     disconnected. No handshake within the timeout: the same, with `handshake timed out`.
+//!     extractor, and the server answers `$init` (and the ack, if one was asked for).
+//!   - Guests (`allow_guest`, weroll's `allowGuest`): as in weroll, a client whose `$init`
+//!     fails for any reason (no `_sess`, `_sess: null`, a partial or malformed one, a
+//!     session that does not verify, even a session store that is down) becomes a guest:
+//!     its client id is its socket id, and `shakeHandComplete` says `true`. With
+//!     [`ShakehandConfig::strict_sessions`], only a `$init` without a session (no `_sess`,
+//!     or `null`) makes a guest: a client that presents a session that does not verify is
+//!     refused and disconnected, as without guests. (weroll has no such mode.)
+//!   - Failure (no guests; or strict sessions and a bad one): the client gets `$error` with
+//!     `{"event": "$init", "error": <why>}` (or the error ack) and is disconnected. No
+//!     handshake within the timeout: the same, with `handshake timed out`.
 //!   - Any other event before `$init` is refused with `handshake required: emit $init
 //!     first` and never reaches a handler.
 //!   - Events that arrive after `$init` while it is being verified (a client emits `$init`
@@ -29,16 +37,20 @@
 //!     (default 64), and are handled in order once the handshake succeeds; past that bound
 //!     they are refused with `too many events before the $init handshake completed`. If the
 //!     handshake fails they are refused with `$init handshake failed`.
+//!
+//! The `$init` the server sends is weroll's: `{"clientID": <user id, or the socket id>,
+//! "socketID": <the socket id>, "time": <milliseconds since the Unix epoch>}`. The ack of
+//! a `$init` that asked for one carries the same object.
 
 use std::{
     sync::{atomic::Ordering, Arc},
     time::Duration,
 };
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
+    handler::routes::NamespaceBuilder,
     live::{
         event::ReplyTo,
         gate::{Admission, EventGate},
@@ -52,8 +64,15 @@ use crate::{
 /// weroll's handshake settings, in Rust names.
 #[derive(Clone)]
 pub struct ShakehandConfig {
-    /// Accept clients without a session (guests). Default false.
+    /// Accept clients without a session (guests), weroll's `allowGuest`: a client whose
+    /// `$init` fails becomes a guest (but see [`ShakehandConfig::strict_sessions`]). Default
+    /// false.
     pub allow_guest: bool,
+    /// With `allow_guest`: only a `$init` without a session makes a guest; one with a
+    /// session that does not verify (or a partial one, or a store that is down) is refused
+    /// and disconnected. Default false: weroll's behaviour, where any failure makes a guest.
+    /// Without `allow_guest` it changes nothing.
+    pub strict_sessions: bool,
     /// Require the `$init` handshake before any event. Default false.
     pub required: bool,
     /// How long a client has to complete the handshake. Default 15 s.
@@ -72,6 +91,7 @@ impl Default for ShakehandConfig {
     fn default() -> ShakehandConfig {
         ShakehandConfig {
             allow_guest: false,
+            strict_sessions: false,
             required: false,
             timeout: Duration::from_secs(15),
             max_queued_events: 64,
@@ -84,6 +104,7 @@ impl std::fmt::Debug for ShakehandConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShakehandConfig")
             .field("allow_guest", &self.allow_guest)
+            .field("strict_sessions", &self.strict_sessions)
             .field("required", &self.required)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -118,6 +139,12 @@ impl ShakehandConfig {
     /// Sets [`ShakehandConfig::allow_guest`].
     pub fn allow_guest(mut self, allow: bool) -> Self {
         self.allow_guest = allow;
+        self
+    }
+
+    /// Sets [`ShakehandConfig::strict_sessions`].
+    pub fn strict_sessions(mut self, strict: bool) -> Self {
+        self.strict_sessions = strict;
         self
     }
 
@@ -195,28 +222,91 @@ impl Gate {
 /// The event clients send (and receive) for the handshake.
 pub const INIT_EVENT: &str = "$init";
 
-#[derive(Deserialize)]
-struct InitPayload {
-    #[serde(rename = "_sess")]
-    sess: Option<Credentials>,
-}
-
-#[derive(Deserialize)]
+/// The credentials of a `$init`: `_sess` as weroll clients send it.
+#[derive(Debug)]
 struct Credentials {
     userid: String,
     token: String,
-    #[serde(deserialize_with = "number_or_string")]
     tokentimestamp: u64,
 }
 
-/// weroll clients send the timestamp as a number or as a string.
-fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    match Value::deserialize(d)? {
-        Value::Number(n) => n
-            .as_u64()
-            .ok_or_else(|| serde::de::Error::custom("tokentimestamp out of range")),
-        Value::String(s) => s.parse().map_err(serde::de::Error::custom),
-        _ => Err(serde::de::Error::custom("tokentimestamp must be a number")),
+/// What a `$init` payload holds: no session (a guest), or credentials; `Err` says what is
+/// wrong with it.
+fn credentials(data: &Value) -> Result<Option<Credentials>, String> {
+    let sess = match data {
+        Value::Object(map) => map.get("_sess").unwrap_or(&Value::Null),
+        // weroll reads `data._sess` of whatever came: no object, no session.
+        Value::Null => &Value::Null,
+        other => {
+            return Err(format!(
+                "invalid $init payload: expected an object with `_sess`, got {}",
+                kind(other)
+            ))
+        }
+    };
+    let sess = match sess {
+        Value::Null => return Ok(None),
+        Value::Object(sess) => sess,
+        other => {
+            return Err(format!(
+                "invalid $init payload: `_sess` must be an object, got {}",
+                kind(other)
+            ))
+        }
+    };
+    let field = |name: &str| match sess.get(name) {
+        None | Some(Value::Null) => Err(format!("invalid $init payload: missing field `{name}`")),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(format!("invalid $init payload: empty field `{name}`"))
+        }
+        Some(v) => Ok(v),
+    };
+    let userid = match field("userid")? {
+        Value::String(s) => s.clone(),
+        // A number is the user of its decimal string (weroll ids are often numbers).
+        Value::Number(n) => n.to_string(),
+        other => {
+            return Err(format!(
+                "invalid $init payload: `userid` must be a string or a number, got {}",
+                kind(other)
+            ))
+        }
+    };
+    let token = match field("token")? {
+        Value::String(s) => s.clone(),
+        other => {
+            return Err(format!(
+                "invalid $init payload: `token` must be a string, got {}",
+                kind(other)
+            ))
+        }
+    };
+    // weroll clients send the timestamp as a number or as a string.
+    let tokentimestamp = match field("tokentimestamp")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        "invalid $init payload: `tokentimestamp` must be a non-negative integer (a number or a \
+         numeric string)"
+            .to_owned()
+    })?;
+    Ok(Some(Credentials {
+        userid,
+        token,
+        tokentimestamp,
+    }))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -224,11 +314,21 @@ fn fire(socket: &Socket, event: Lifecycle, data: Value) {
     socket.run_lifecycle(event, data);
 }
 
+/// weroll's `$init` message: `{clientID, socketID, time}`.
+fn init_reply(socket: &Socket) -> Value {
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    serde_json::json!({
+        "clientID": &*socket.client_id(),
+        "socketID": socket.id().as_str(),
+        "time": time,
+    })
+}
+
 fn push_init(socket: &Socket) {
-    let _ = socket.emit(
-        INIT_EVENT,
-        &serde_json::json!({ "clientID": &*socket.client_id() }),
-    );
+    let _ = socket.emit(INIT_EVENT, &init_reply(socket));
 }
 
 /// The `$init` handshake as the live layer's [`EventGate`]: installed by
@@ -246,12 +346,48 @@ impl Shakehand {
     }
 }
 
+impl NamespaceBuilder {
+    /// Gives this namespace its own `$init` handshake, instead of the server's
+    /// ([`RealtimeBuilder::shakehand`](crate::RealtimeBuilder::shakehand)): a guest lobby
+    /// beside a members-only namespace, on one server. On a dynamic namespace's builder, it
+    /// applies to every namespace made from it. See [`crate::shakehand`].
+    ///
+    /// ```
+    /// use realtime_core::{MemorySessionStore, Realtime, ShakehandConfig};
+    ///
+    /// let store = std::sync::Arc::new(MemorySessionStore::new());
+    /// let server = Realtime::builder()
+    ///     // Members only, everywhere but the lobby.
+    ///     .shakehand(ShakehandConfig::with_store(store.clone()).required(true))
+    ///     .namespace("/lobby", |ns| {
+    ///         ns.shakehand(ShakehandConfig::with_store(store).required(true).allow_guest(true))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn shakehand(mut self, config: ShakehandConfig) -> Self {
+        self.gate = Some(Some(Arc::new(Shakehand::new(config))));
+        self
+    }
+
+    /// No `$init` handshake in this namespace, whatever the server's: sockets are accepted as
+    /// they connect, and no `$init` is pushed.
+    pub fn without_shakehand(mut self) -> Self {
+        self.gate = Some(None);
+        self
+    }
+}
+
 /// A socket's progress through the handshake, kept in its gate slot (none: not required).
 fn gate_of(socket: &Socket) -> Option<&Gate> {
     socket.0.gate_state.get()?.downcast_ref::<Gate>()
 }
 
 impl EventGate for Shakehand {
+    fn check(&self) -> Result<(), &'static str> {
+        self.config.check()
+    }
+
     fn on_connected(&self, socket: &Socket) {
         let config = Arc::clone(&self.config);
         if !config.required {
@@ -336,6 +472,33 @@ impl EventGate for Shakehand {
 
 const FAILED_MESSAGE: &str = "$init handshake failed";
 
+/// Checks a `$init`: `Ok(Some(session))` for a user, `Ok(None)` for a guest, `Err` with the
+/// reason it cannot be either, before the guest policy applies.
+async fn check(config: &ShakehandConfig, data: &Value) -> Result<Option<Session>, Refusal> {
+    let Some(c) = credentials(data).map_err(Refusal::Invalid)? else {
+        return Err(Refusal::NoSession);
+    };
+    let Some(store) = &config.store else {
+        return Err(Refusal::Invalid("no session store configured".to_owned()));
+    };
+    match session::verify(&**store, &c.userid, &c.token, c.tokentimestamp).await {
+        Ok(Some(session)) => Ok(Some(session)),
+        Ok(None) => Err(Refusal::Invalid("invalid or expired session".to_owned())),
+        Err(err) => {
+            tracing::error!(%err, "session store failed during $init");
+            Err(Refusal::Invalid("session store unavailable".to_owned()))
+        }
+    }
+}
+
+/// Why a `$init` made no user.
+enum Refusal {
+    /// No `_sess` (or `null`).
+    NoSession,
+    /// A session was presented and did not verify (or could not be checked).
+    Invalid(String),
+}
+
 async fn verify(
     config: Arc<ShakehandConfig>,
     socket: Socket,
@@ -343,28 +506,16 @@ async fn verify(
     reply_to: Option<ReplyTo>,
 ) {
     fire(&socket, Lifecycle::ShakehandStart, data.clone());
-    let outcome = match serde_json::from_value::<InitPayload>(data) {
-        Err(err) => Err(format!(
-            "invalid $init payload: {}",
-            crate::client_log::preview(&err.to_string())
-        )),
-        Ok(InitPayload { sess: None }) if config.allow_guest => Ok(None),
-        Ok(InitPayload { sess: None }) => {
-            Err("a session is required (guests are not allowed)".to_owned())
+    let outcome = match check(&config, &data).await {
+        Ok(session) => Ok(session),
+        Err(Refusal::NoSession) if config.allow_guest => Ok(None),
+        Err(Refusal::NoSession) => Err("a session is required (guests are not allowed)".to_owned()),
+        // weroll: with guests allowed, any failed `$init` makes a guest.
+        Err(Refusal::Invalid(reason)) if config.allow_guest && !config.strict_sessions => {
+            tracing::debug!(socket = %socket.id(), reason, "$init without a valid session: a guest");
+            Ok(None)
         }
-        Ok(InitPayload { sess: Some(c) }) => {
-            let Some(store) = &config.store else {
-                return fail(&socket, reply_to, "no session store configured");
-            };
-            match session::verify(&**store, &c.userid, &c.token, c.tokentimestamp).await {
-                Ok(Some(session)) => Ok(Some(session)),
-                Ok(None) => Err("invalid or expired session".to_owned()),
-                Err(err) => {
-                    tracing::error!(%err, "session store failed during $init");
-                    Err("session store unavailable".to_owned())
-                }
-            }
-        }
+        Err(Refusal::Invalid(reason)) => Err(reason),
     };
     fire(
         &socket,
@@ -392,7 +543,7 @@ fn succeed(socket: &Socket, session: Option<Session>, reply_to: Option<ReplyTo>)
     fire(socket, Lifecycle::ShakehandSuccess, Value::Null);
     let socket = socket.clone();
     socket.clone().in_order(move || {
-        let reply = serde_json::json!({ "clientID": &*socket.client_id() });
+        let reply = init_reply(&socket);
         if let Some(to) = reply_to {
             let _ = socket.send_reply(to, &Payload::from_value(reply.clone()));
         }

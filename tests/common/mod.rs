@@ -785,3 +785,50 @@ pub async fn numeric(
     args.extend(payload.values().unwrap_or_default());
     let _ = socket.emit_payload("got", &realtime::Payload::from_values(args));
 }
+
+/// The object of weroll's `$init` message as the server sent it: `text` is `<prefix><json>`
+/// where the JSON is `["$init", {...}]` (the event), `[{...}]` (the ack, Socket.IO) or
+/// `["$ack", n, {...}]` (the ack, plain WebSocket). Checks that it is exactly
+/// `{clientID, socketID, time}`, with this client id, a string socket id (this one, when
+/// given) and a time within a minute of now; returns the socket id.
+pub fn assert_init_reply(
+    text: &str,
+    prefix: &str,
+    client_id: &str,
+    socket_id: Option<&str>,
+) -> String {
+    let json = text
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{text:?} does not start with {prefix:?}"));
+    let value: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+    let reply = match value {
+        Value::Array(items) => items.last().cloned().unwrap_or(Value::Null),
+        other => other,
+    };
+    let Value::Object(map) = &reply else {
+        panic!("no $init object in {text:?}")
+    };
+    let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["clientID", "socketID", "time"], "{text}");
+    assert_eq!(map["clientID"], client_id, "{text}");
+    let sid = map["socketID"]
+        .as_str()
+        .unwrap_or_else(|| panic!("socketID is not a string: {text}"))
+        .to_owned();
+    if let Some(expected) = socket_id {
+        assert_eq!(sid, expected, "{text}");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let time = map["time"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("time: {text}"));
+    assert!(
+        (now - time).abs() < 60_000,
+        "time {time} vs now {now}: {text}"
+    );
+    sid
+}

@@ -10,6 +10,7 @@ use super::{
 use crate::live::{
     cluster::{BoxedServerHandler, ServerEvent},
     event::BoxedHandler,
+    gate::EventGate,
     namespace::{Lifecycle, NamespaceDef, Target},
 };
 
@@ -26,6 +27,9 @@ pub struct NamespaceBuilder {
     /// What each registered function's arguments need from the server (checked at
     /// `build()`), with the function's name.
     pub(crate) requirements: Vec<(&'static str, Requirement)>,
+    /// This namespace's gate (weroll's `$init`, set by `NamespaceBuilder::shakehand`):
+    /// `None` takes the server's, `Some(None)` has none.
+    pub(crate) gate: Option<Option<Arc<dyn EventGate>>>,
 }
 
 impl std::fmt::Debug for NamespaceBuilder {

@@ -484,7 +484,7 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
     }
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
     socket.run_lifecycle(Lifecycle::Connect, Value::Object(socket.auth().clone()));
-    if let Some(gate) = &socket.namespace().shared.gate {
+    if let Some(gate) = &socket.namespace().def.gate {
         gate.on_connected(&socket);
     }
 }

@@ -14,8 +14,12 @@ pub(crate) enum Admission {
     Handled,
 }
 
-/// A check every socket and event of a server goes through.
+/// A check every socket and event of a namespace goes through.
 pub(crate) trait EventGate: Send + Sync + 'static {
+    /// Whether the gate's configuration can work; checked by `RealtimeBuilder::build`.
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
     /// A socket joined its namespace (its connect handler is queued already).
     fn on_connected(&self, socket: &Socket);
     /// An event arrived, past the rate limit; decides whether its handler runs now.

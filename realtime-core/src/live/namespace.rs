@@ -147,6 +147,9 @@ pub(crate) struct NamespaceDef {
     pub(crate) middleware: Vec<BoxedMiddleware>,
     /// Handlers of server-side events from other nodes (`serverSideEmit`).
     pub(crate) server_events: HashMap<Arc<str>, BoxedServerHandler>,
+    /// A feature's check of every socket and event of this namespace (weroll's `$init`):
+    /// the namespace's own, or the server-wide one, settled by `RealtimeBuilder::build`.
+    pub(crate) gate: Option<Arc<dyn EventGate>>,
 }
 
 impl NamespaceDef {
@@ -162,8 +165,6 @@ pub(crate) struct Shared {
     pub(crate) state: http::Extensions,
     /// Server-wide connection middleware, run before each namespace's own.
     pub(crate) middleware: Vec<BoxedMiddleware>,
-    /// A feature's check of every socket and event (weroll's `$init`), when configured.
-    pub(crate) gate: Option<Arc<dyn EventGate>>,
     /// Every handler task that awaits, so a graceful shutdown can wait for them.
     pub(crate) tasks: tokio_util::task::TaskTracker,
     /// The cluster this node is part of, if any.

@@ -693,7 +693,7 @@ impl Socket {
                 return;
             }
         }
-        let (event, payload, reply_to) = match &self.0.ns.shared.gate {
+        let (event, payload, reply_to) = match &self.0.ns.def.gate {
             None => (event, payload, reply_to),
             Some(gate) => match gate.admit(self, event, payload, reply_to) {
                 Admission::Dispatch(event, payload, reply_to) => (event, payload, reply_to),

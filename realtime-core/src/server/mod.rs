@@ -199,7 +199,9 @@ impl RealtimeBuilder {
     }
 
     /// Turns on weroll's `$init` session handshake, its "shakehand" (see
-    /// [`crate::shakehand`]).
+    /// [`crate::shakehand`]), for every namespace (fixed and dynamic) that has no
+    /// configuration of its own ([`NamespaceBuilder::shakehand`],
+    /// [`NamespaceBuilder::without_shakehand`]).
     pub fn shakehand(mut self, config: ShakehandConfig) -> Self {
         self.shakehand = Some(config);
         self
@@ -252,8 +254,31 @@ impl RealtimeBuilder {
         if self.collect_registered {
             self = self.with_registered_handlers();
         }
-        if let Some(config) = &self.shakehand {
-            config.check().map_err(BuildError::Shakehand)?;
+        // The server-wide `$init` handshake, for every namespace without one of its own.
+        let default_gate = match self.shakehand {
+            Some(config) => {
+                config.check().map_err(BuildError::Shakehand)?;
+                Some(Arc::new(Shakehand::new(config)) as Arc<dyn crate::live::gate::EventGate>)
+            }
+            None => None,
+        };
+        if !self.namespaces.iter().any(|(n, _)| n == "/") {
+            self.namespaces
+                .push(("/".into(), NamespaceBuilder::default()));
+        }
+        for ns in self
+            .namespaces
+            .iter_mut()
+            .map(|(_, ns)| ns)
+            .chain(self.dynamic.iter_mut().map(|(_, ns)| ns))
+        {
+            ns.def.gate = match ns.gate.take() {
+                None => default_gate.clone(),
+                Some(own) => own,
+            };
+            if let Some(gate) = &ns.def.gate {
+                gate.check().map_err(BuildError::Shakehand)?;
+            }
         }
         let needed = self
             .requirements
@@ -272,9 +297,6 @@ impl RealtimeBuilder {
             config: Arc::new(self.config),
             state: self.state,
             middleware: self.middleware,
-            gate: self
-                .shakehand
-                .map(|c| Arc::new(Shakehand::new(c)) as Arc<dyn crate::live::gate::EventGate>),
             tasks: tokio_util::task::TaskTracker::new(),
             cluster: self.cluster,
         });
@@ -282,11 +304,7 @@ impl RealtimeBuilder {
             return Err(BuildError::NoRuntime);
         }
         let mut namespaces = HashMap::new();
-        let mut defined = self.namespaces;
-        if !defined.iter().any(|(n, _)| n == "/") {
-            defined.push(("/".into(), NamespaceBuilder::default()));
-        }
-        for (name, ns) in defined {
+        for (name, ns) in self.namespaces {
             if let Some(err) = BuildError::duplicate(&name, &ns) {
                 return Err(err);
             }

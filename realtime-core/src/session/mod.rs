@@ -1,5 +1,23 @@
 //! weroll's sessions: the record a client proves it holds with the `$init` handshake, and
 //! the stores that keep them (in memory, or in Redis for a cluster).
+//!
+//! A user may be logged in on several devices at once: every store keeps one session per
+//! token, and a new login adds a session beside the user's others instead of replacing them
+//! (weroll's default; its `onePointEnter` setting, one session per user, is a mode of the
+//! weroll-format Redis store, [`WerollFormat::one_point_enter`]).
+//!
+//! Stores:
+//!
+//! - [`MemorySessionStore`]: this process's memory, for a single server.
+//! - [`RedisSessionStore`] (the `redis` feature), in one of two formats ([`RedisFormat`]):
+//!   - native: one hash per user, `<prefix><userid>`, whose fields are the user's tokens and
+//!     whose values are the sessions as JSON (with their expiry). Default prefix
+//!     `realtime:session:`.
+//!   - weroll's own, read and written as weroll's `Session` model does: one hash per
+//!     session, `<prefix>user_sess_<userid>_<token>` (`<prefix>user_sess_<userid>` with
+//!     `onePointEnter`), with the fields `userid`, `token`, `tokentimestamp`, `type` and
+//!     `extra` (JSON text), expiring with weroll's `tokenExpireTime`. A weroll HTTP app and a
+//!     realtime server then share one Redis of sessions. See [`WerollFormat`].
 
 use std::{
     collections::HashMap,
@@ -17,19 +35,25 @@ use crate::{handler::extract::FromEventParts, live::event::EventContext};
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
-pub use self::redis::RedisSessionStore;
+mod weroll;
+#[cfg(feature = "redis")]
+pub use self::{
+    redis::{RedisFormat, RedisSessionStore},
+    weroll::WerollFormat,
+};
 
 /// A boxed future borrowing from its store.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// A user's session, as weroll's `Session` model keeps it: who the user is, and the token
-/// (with its timestamp) the client must present.
+/// (with its timestamp) the client must present. One per device the user logged in on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub userid: String,
     pub token: String,
     pub tokentimestamp: u64,
-    /// Anything else the application keeps with the session.
+    /// Anything else the application keeps with the session (weroll's `type` and `extra`,
+    /// in the weroll format).
     #[serde(default)]
     pub data: Value,
 }
@@ -45,17 +69,29 @@ pub enum StoreError {
 }
 
 /// Where sessions live. Implemented for [`MemorySessionStore`] and [`RedisSessionStore`].
+///
+/// A store keeps several sessions per user, one per token (device): saving a session never
+/// ends the user's others.
 pub trait SessionStore: Send + Sync + 'static {
-    /// Stores `session` for `ttl`; it expires afterwards.
+    /// Stores `session` for `ttl`, beside the user's other sessions; it expires afterwards.
+    /// Saving the same user and token again replaces that session and restarts its clock.
     fn save<'a>(&'a self, session: &'a Session, ttl: Duration) -> StoreFuture<'a, ()>;
-    /// The live session of `userid`, if any.
-    fn load<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, Option<Session>>;
-    /// Ends the session of `userid` (log out).
-    fn remove<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, ()>;
+    /// The live session of `userid` with `token`, if any.
+    fn load<'a>(&'a self, userid: &'a str, token: &'a str) -> StoreFuture<'a, Option<Session>>;
+    /// Ends the session of `userid` with `token` (log out this device).
+    fn remove<'a>(&'a self, userid: &'a str, token: &'a str) -> StoreFuture<'a, ()>;
+    /// Ends every session of `userid` (log out everywhere).
+    fn remove_all<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, ()>;
+    /// Whether [`verify`] also compares the `tokentimestamp` the client presents. True but
+    /// for the weroll format: weroll's `Session.check` compares the user id and token only.
+    fn checks_tokentimestamp(&self) -> bool {
+        true
+    }
 }
 
-/// Checks credentials against a store: the session of `userid` must be live and carry
-/// exactly this token and timestamp. The token comparison takes constant time.
+/// Checks credentials against a store: `userid` must have a live session with exactly this
+/// token (and, unless the store says otherwise, this timestamp). The token comparison takes
+/// constant time.
 pub async fn verify(
     store: &dyn SessionStore,
     userid: &str,
@@ -63,17 +99,25 @@ pub async fn verify(
     tokentimestamp: u64,
 ) -> Result<Option<Session>, StoreError> {
     use subtle::ConstantTimeEq;
-    let Some(session) = store.load(userid).await? else {
+    if userid.is_empty() || token.is_empty() {
+        return Ok(None);
+    }
+    let Some(session) = store.load(userid, token).await? else {
         return Ok(None);
     };
     let token_ok: bool = session.token.as_bytes().ct_eq(token.as_bytes()).into();
-    Ok((token_ok && session.tokentimestamp == tokentimestamp).then_some(session))
+    let timestamp_ok = !store.checks_tokentimestamp() || session.tokentimestamp == tokentimestamp;
+    Ok((token_ok && timestamp_ok && session.userid == userid).then_some(session))
 }
+
+/// The sessions of one user in memory: token → (session, expiry).
+type UserSessions = HashMap<String, (Session, Instant)>;
 
 /// Sessions in this process's memory: the embedded default, for a single server.
 #[derive(Debug, Default)]
 pub struct MemorySessionStore {
-    sessions: Mutex<HashMap<String, (Session, Instant)>>,
+    /// user id → that user's sessions.
+    sessions: Mutex<HashMap<String, UserSessions>>,
 }
 
 impl MemorySessionStore {
@@ -81,31 +125,50 @@ impl MemorySessionStore {
     pub fn new() -> MemorySessionStore {
         MemorySessionStore::default()
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, UserSessions>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl SessionStore for MemorySessionStore {
     fn save<'a>(&'a self, session: &'a Session, ttl: Duration) -> StoreFuture<'a, ()> {
-        let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.lock();
         let now = Instant::now();
-        map.retain(|_, (_, expires)| *expires > now);
-        map.insert(session.userid.clone(), (session.clone(), now + ttl));
+        // Expired sessions go as new ones come, so the map stays as small as the live ones.
+        map.retain(|_, tokens| {
+            tokens.retain(|_, (_, expires)| *expires > now);
+            !tokens.is_empty()
+        });
+        map.entry(session.userid.clone())
+            .or_default()
+            .insert(session.token.clone(), (session.clone(), now + ttl));
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn load<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, Option<Session>> {
-        let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+    fn load<'a>(&'a self, userid: &'a str, token: &'a str) -> StoreFuture<'a, Option<Session>> {
+        let map = self.lock();
         let found = map
             .get(userid)
+            .and_then(|tokens| tokens.get(token))
             .filter(|(_, expires)| *expires > Instant::now())
             .map(|(s, _)| s.clone());
         Box::pin(std::future::ready(Ok(found)))
     }
 
-    fn remove<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, ()> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(userid);
+    fn remove<'a>(&'a self, userid: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
+        let mut map = self.lock();
+        if let Some(tokens) = map.get_mut(userid) {
+            tokens.remove(token);
+            if tokens.is_empty() {
+                map.remove(userid);
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn remove_all<'a>(&'a self, userid: &'a str) -> StoreFuture<'a, ()> {
+        self.lock().remove(userid);
         Box::pin(std::future::ready(Ok(())))
     }
 }

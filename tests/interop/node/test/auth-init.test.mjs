@@ -2,13 +2,16 @@
 // WebSocket at /ws): weroll's `$init` handshake with the session from `POST /login`, driven
 // by the npm socket.io-client (websocket and polling) and plain `ws` clients.
 //
-// Several servers, each with its own settings: the main one (no guests, 1.5 s shakehand
-// timeout, sessions in memory), one that allows guests, one whose sessions live 1 s, and one
-// that keeps its sessions in Redis (127.0.0.1:6379; this file FAILS if Redis is not running).
+// Several servers, each with its own settings: the main one (no guests on `/`, guests always
+// on `/lobby`, 1.5 s shakehand timeout, sessions in memory), one that allows guests (weroll's
+// fallback: any failed $init makes a guest), one with strict sessions, one whose sessions
+// live 1 s, one that keeps its sessions in Redis, and one that reads and writes weroll's own
+// Redis session format (REDIS_URL or 127.0.0.1:6379; this file FAILS if Redis is not running).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { io } from 'socket.io-client';
+import { createClient } from 'redis';
 import {
   startServer, REPO_ROOT, once, connected, emitAck, collect, sleep, withTimeout, connectPlain,
 } from '../lib/harness.mjs';
@@ -22,6 +25,7 @@ const BASE_ENV = {
   SESSION_TTL_MS: '600000', REDIS_URL: '', RATE_LIMIT_PER_SECOND: '20', RATE_LIMIT_BURST: '20',
 };
 
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const HANDSHAKE_REQUIRED = 'handshake required: emit $init first';
 const INVALID_SESSION = 'invalid or expired session';
 const NO_GUESTS = 'a session is required (guests are not allowed)';
@@ -43,6 +47,23 @@ let seq = 0;
 const unique = prefix => `${prefix}-${process.pid}-${++seq}`;
 
 /**
+ * Asserts `reply` (the arguments of the `$init` event or ack) is weroll's
+ * `[{clientID, socketID, time}]`, with this client id and socket id (any string when
+ * `socketID` is undefined); returns the socket id.
+ */
+function assertInit(reply, clientID, socketID) {
+  assert.equal(reply.length, 1, JSON.stringify(reply));
+  const [r] = reply;
+  assert.deepEqual(Object.keys(r).sort(), ['clientID', 'socketID', 'time'], JSON.stringify(r));
+  assert.equal(r.clientID, clientID);
+  assert.equal(typeof r.socketID, 'string');
+  if (socketID !== undefined) assert.equal(r.socketID, socketID);
+  assert.equal(typeof r.time, 'number');
+  assert.ok(Math.abs(Date.now() - r.time) < 60_000, `time ${r.time}`);
+  return r.socketID;
+}
+
+/**
  * Clients of one server: Socket.IO and plain, logged-in sessions, the handler counters.
  * Every client it makes is closed by `closeAll`.
  */
@@ -50,7 +71,7 @@ function clientsOf(getServer) {
   const sockets = [];
   const plains = [];
   const api = {
-    /** POST /login: weroll's `_sess` fields. */
+    /** POST /login: weroll's `_sess` fields (`userid` as given: a string or a number). */
     async login(userid = unique('user')) {
       const res = await fetch(`${getServer().url}/login`, { method: 'POST', body: JSON.stringify({ userid }) });
       assert.equal(res.status, 200);
@@ -64,8 +85,8 @@ function clientsOf(getServer) {
      * A connected Socket.IO client of `/` that has not shaken hands yet. `seen` logs every
      * event it receives, in order (`lifecycle` as `lifecycle:<name>`).
      */
-    async sio(transport) {
-      const socket = io(getServer().url, { forceNew: true, reconnection: false, transports: [transport] });
+    async sio(transport, nsp = '') {
+      const socket = io(getServer().url + nsp, { forceNew: true, reconnection: false, transports: [transport] });
       sockets.push(socket);
       socket.seen = [];
       socket.onAny((event, data) => socket.seen.push(event === 'lifecycle' ? `lifecycle:${data.event}` : event));
@@ -81,8 +102,8 @@ function clientsOf(getServer) {
     async initialized(transport, sess) {
       const socket = await api.sio(transport);
       const reply = once(socket, '$init');
-      assert.deepEqual(await api.init(socket, sess), [{ clientID: sess.userid }]);
-      assert.deepEqual(await reply, [{ clientID: sess.userid }]);
+      assertInit(await api.init(socket, sess), String(sess.userid), socket.id);
+      assertInit(await reply, String(sess.userid), socket.id);
       return socket;
     },
     /** A plain WebSocket client of `/ws`, not shaken hands yet. */
@@ -94,8 +115,8 @@ function clientsOf(getServer) {
     /** A plain client that completed `$init` with `sess`. */
     async plainInitialized(sess) {
       const p = await api.plain();
-      assert.deepEqual(await p.request('$init', { _sess: sess }), [{ clientID: sess.userid }]);
-      assert.deepEqual(await p.event('$init'), ['$init', { clientID: sess.userid }]);
+      const sid = assertInit(await p.request('$init', { _sess: sess }), String(sess.userid));
+      assertInit((await p.event('$init')).slice(1), String(sess.userid), sid);
       return p;
     },
     closeAll() {
@@ -141,8 +162,8 @@ describe('$init (guests not allowed, sessions in memory)', () => {
       const sess = await c.login();
       const socket = await c.sio(transport);
       const reply = once(socket, '$init');
-      assert.deepEqual(await c.init(socket, sess), [{ clientID: sess.userid }]);
-      assert.deepEqual(await reply, [{ clientID: sess.userid }]);
+      assertInit(await c.init(socket, sess), sess.userid, socket.id);
+      assertInit(await reply, sess.userid, socket.id);
       assert.deepEqual(socket.lifecycle.map(([l]) => l), [
         { event: 'shakeHandStart', data: null },
         { event: 'shakeHandComplete', data: true },
@@ -159,14 +180,14 @@ describe('$init (guests not allowed, sessions in memory)', () => {
       const socket = await c.sio(transport);
       const reply = once(socket, '$init');
       socket.emit('$init', { _sess: sess });
-      assert.deepEqual(await reply, [{ clientID: sess.userid }]);
+      assertInit(await reply, sess.userid, socket.id);
       assert.deepEqual(await emitAck(socket, 'bump'), [1]);
     });
 
     test(`$init with tokentimestamp as a string, as some weroll clients send it (${transport})`, async () => {
       const sess = await c.login();
       const socket = await c.sio(transport);
-      assert.deepEqual(await c.init(socket, { ...sess, tokentimestamp: String(sess.tokentimestamp) }), [{ clientID: sess.userid }]);
+      assertInit(await c.init(socket, { ...sess, tokentimestamp: String(sess.tokentimestamp) }), sess.userid, socket.id);
     });
 
     test(`events before $init are refused and reach no handler; after it they run (${transport})`, async () => {
@@ -182,7 +203,7 @@ describe('$init (guests not allowed, sessions in memory)', () => {
       const mid = await c.stats();
       for (const key of ['/ bump', '/ whoami', '/ dm']) assert.equal(mid[key], before[key], `${key} did not run`);
       assert.ok(socket.connected, 'refusing an early event does not disconnect');
-      assert.deepEqual(await c.init(socket, sess), [{ clientID: sess.userid }]);
+      assertInit(await c.init(socket, sess), sess.userid, socket.id);
       // The counter proves it: the bump refused before $init never ran.
       assert.deepEqual(await emitAck(socket, 'bump'), [1]);
       assert.deepEqual(await emitAck(socket, 'bump'), [2]);
@@ -206,22 +227,55 @@ describe('$init (guests not allowed, sessions in memory)', () => {
       const a = await c.login();
       for (const sess of [
         { ...a, token: a.token.replace(/.$/, ch => (ch === '0' ? '1' : '0')) },
-        { ...a, token: '' },
         { ...a, tokentimestamp: a.tokentimestamp - 1 },
       ]) {
         const socket = await c.sio(transport);
         await assertInitRefused(c, socket, sess, INVALID_SESSION);
       }
+      // An empty token is no session at all (weroll treats it as missing): said so.
+      await assertInitRefused(c, await c.sio(transport), { ...a, token: '' }, 'invalid $init payload: empty field `token`');
     });
 
-    test(`$init after a newer login, or after POST /logout, is refused (${transport})`, async () => {
-      const old = await c.login();
-      await c.login(old.userid);
-      await assertInitRefused(c, await c.sio(transport), old, INVALID_SESSION);
-      const sess = await c.login();
-      const out = await fetch(`${server.url}/logout`, { method: 'POST', headers: { cookie: sess.cookie } });
+    test(`several devices: a newer login leaves the older valid; POST /logout ends one device, /logout/everywhere all (${transport})`, async () => {
+      const phone = await c.login();
+      const laptop = await c.login(phone.userid);
+      const tablet = await c.login(phone.userid);
+      assert.notEqual(phone.token, laptop.token);
+      for (const sess of [phone, laptop, tablet]) await c.initialized(transport, sess);
+      const out = await fetch(`${server.url}/logout`, { method: 'POST', headers: { cookie: laptop.cookie } });
       assert.equal(out.status, 204);
-      await assertInitRefused(c, await c.sio(transport), sess, INVALID_SESSION);
+      await assertInitRefused(c, await c.sio(transport), laptop, INVALID_SESSION);
+      await c.initialized(transport, phone);
+      await c.initialized(transport, tablet);
+      const all = await fetch(`${server.url}/logout/everywhere`, { method: 'POST', headers: { cookie: phone.cookie } });
+      assert.equal(all.status, 204);
+      await assertInitRefused(c, await c.sio(transport), phone, INVALID_SESSION);
+      await assertInitRefused(c, await c.sio(transport), tablet, INVALID_SESSION);
+    });
+
+    test(`a numeric userid: POST /login {userid: 42...} and $init with the number; clientID is its decimal string (${transport})`, async () => {
+      const userid = 4_200_000 + process.pid * 100 + (++seq);
+      const sess = await c.login(userid);
+      const socket = await c.initialized(transport, sess);
+      assert.deepEqual(await emitAck(socket, 'whoami'), [{ clientID: String(userid), socketID: socket.id, guest: false, userid: String(userid) }]);
+      // The same user, the id as a string this time: one user, reached by send_to on both.
+      const other = await c.initialized(transport, { ...sess, userid: String(userid) });
+      const got = once(other, 'dm');
+      assert.deepEqual(await emitAck(socket, 'dm', { to: String(userid), text: 'hi' }), [{ sent: true }]);
+      assert.deepEqual(await got, [{ from: String(userid), text: 'hi' }]);
+    });
+
+    test(`per-namespace handshake: a bad session is refused on / but makes a guest on /lobby, same server (${transport})`, async () => {
+      const a = await c.login();
+      const bad = { ...a, token: 'wrong' };
+      await assertInitRefused(c, await c.sio(transport), bad, INVALID_SESSION);
+      const lobby = await c.sio(transport, '/lobby');
+      assert.deepEqual(await emitAck(lobby, 'whoami'), [{ error: HANDSHAKE_REQUIRED }], 'the lobby has a handshake too');
+      assertInit(await c.init(lobby, bad), lobby.id, lobby.id);
+      assert.deepEqual(await emitAck(lobby, 'whoami'), [{ ns: '/lobby', clientID: lobby.id, socketID: lobby.id, guest: true, userid: null }]);
+      const member = await c.sio(transport, '/lobby');
+      assertInit(await c.init(member, a), a.userid, member.id);
+      assert.deepEqual((await emitAck(member, 'whoami'))[0].userid, a.userid);
     });
 
     test(`a guest $init (no _sess) is refused when guests are not allowed (${transport})`, async () => {
@@ -278,7 +332,7 @@ describe('$init (guests not allowed, sessions in memory)', () => {
     const sess = await c.login();
     const socket = await c.sio('websocket');
     await sleep(SHAKEHAND_TIMEOUT_MS - 600);
-    assert.deepEqual(await c.init(socket, sess), [{ clientID: sess.userid }]);
+    assertInit(await c.init(socket, sess), sess.userid, socket.id);
     await sleep(700); // past the original deadline: still connected
     assert.ok(socket.connected);
     assert.deepEqual(await emitAck(socket, 'bump'), [1]);
@@ -290,13 +344,13 @@ describe('$init (guests not allowed, sessions in memory)', () => {
     assert.deepEqual(await p.request('bump'), [{ error: HANDSHAKE_REQUIRED }]);
     p.send(['whoami']);
     assert.deepEqual(await p.event('$error'), ['$error', { event: 'whoami', error: HANDSHAKE_REQUIRED }]);
-    assert.deepEqual(await p.request('$init', { _sess: sess }), [{ clientID: sess.userid }]);
-    assert.deepEqual(await p.event('$init'), ['$init', { clientID: sess.userid }]);
+    const sid = assertInit(await p.request('$init', { _sess: sess }), sess.userid);
+    assertInit((await p.event('$init')).slice(1), sess.userid, sid);
     const lifecycle = p.frames.filter(f => Array.isArray(f.json) && f.json[0] === 'lifecycle').map(f => f.json[1].event);
     assert.deepEqual(lifecycle, ['shakeHandStart', 'shakeHandComplete', 'shakeHandSuccess']);
     assert.deepEqual(await p.request('bump'), [1], 'the refused bump never ran');
     const [me] = await p.request('whoami');
-    assert.deepEqual(me, { clientID: sess.userid, socketID: me.socketID, guest: false, userid: sess.userid });
+    assert.deepEqual(me, { clientID: sess.userid, socketID: sid, guest: false, userid: sess.userid });
     assert.notEqual(me.socketID, sess.userid, 'the socket keeps its own id');
   });
 
@@ -389,7 +443,7 @@ describe('$init (ALLOW_GUEST=1)', () => {
     test(`a guest $init (no _sess) is accepted; its clientID is its socket id (${transport})`, async () => {
       const socket = await c.sio(transport);
       assert.deepEqual(await emitAck(socket, 'bump'), [{ error: HANDSHAKE_REQUIRED }], 'guests shake hands too');
-      assert.deepEqual(await c.init(socket, undefined), [{ clientID: socket.id }]);
+      assertInit(await c.init(socket, undefined), socket.id, socket.id);
       assert.deepEqual(socket.lifecycle.map(([l]) => l), [
         { event: 'shakeHandStart', data: null },
         { event: 'shakeHandComplete', data: true },
@@ -401,18 +455,30 @@ describe('$init (ALLOW_GUEST=1)', () => {
       assert.deepEqual(await emitAck(socket, 'dm', { to: 'anyone', text: 'x' }), [{ error: 'no session: complete the $init handshake with a valid session first' }]);
     });
 
-    test(`with guests allowed, a session still makes the user known; a bad one is still refused (${transport})`, async () => {
+    test(`with guests allowed, a session still makes the user known; a bad, partial or null one makes a guest, as in weroll (${transport})`, async () => {
       const sess = await c.login();
       const socket = await c.initialized(transport, sess);
       assert.deepEqual((await emitAck(socket, 'whoami'))[0].guest, false);
       const other = await c.login();
-      await assertInitRefused(c, await c.sio(transport), { ...sess, userid: other.userid }, INVALID_SESSION);
+      for (const bad of [
+        { ...sess, userid: other.userid }, { ...sess, token: 'wrong' }, { userid: sess.userid }, null, 'not an object',
+      ]) {
+        const guest = await c.sio(transport);
+        assertInit(await emitAck(guest, '$init', { _sess: bad }), guest.id, guest.id);
+        assert.deepEqual(guest.lifecycle.map(([l]) => l), [
+          { event: 'shakeHandStart', data: null },
+          { event: 'shakeHandComplete', data: true },
+          { event: 'shakeHandSuccess', data: guest.id },
+        ], JSON.stringify(bad));
+        assert.deepEqual(await emitAck(guest, 'whoami'), [{ clientID: guest.id, socketID: guest.id, guest: true, userid: null }]);
+        assert.ok(guest.connected);
+      }
     });
   }
 
   test('a user can dm a guest by its clientID (the socket id)', async () => {
     const guest = await c.sio('websocket');
-    assert.deepEqual(await c.init(guest, undefined), [{ clientID: guest.id }]);
+    assertInit(await c.init(guest, undefined), guest.id, guest.id);
     const sess = await c.login();
     const user = await c.initialized('polling', sess);
     const got = once(guest, 'dm');
@@ -422,11 +488,39 @@ describe('$init (ALLOW_GUEST=1)', () => {
 
   test('plain WebSocket guest: $init {} is accepted', async () => {
     const p = await c.plain();
-    const [reply] = await p.request('$init', {});
+    const reply = await p.request('$init', {});
     const [me] = await p.request('whoami');
-    assert.deepEqual(reply, { clientID: me.socketID });
+    assertInit(reply, me.socketID, me.socketID);
     assert.equal(me.guest, true);
   });
+});
+
+// ---------------------------------------------------------------------------------------
+// Guests allowed, strict sessions (not weroll's behaviour: an explicit mode)
+// ---------------------------------------------------------------------------------------
+
+describe('$init (ALLOW_GUEST=1 STRICT_SESSIONS=1)', () => {
+  let server;
+  const c = clientsOf(() => server);
+  before(async () => { server = await startAuthServer({ ...BASE_ENV, ALLOW_GUEST: '1', STRICT_SESSIONS: '1' }); });
+  after(async () => { c.closeAll(); await server?.stop(); });
+
+  for (const transport of TRANSPORTS) {
+    test(`no _sess (or null) makes a guest; a bad or partial session is refused and disconnected (${transport})`, async () => {
+      for (const none of [undefined, null]) {
+        const guest = await c.sio(transport);
+        assertInit(await emitAck(guest, '$init', none === undefined ? {} : { _sess: none }), guest.id, guest.id);
+        assert.equal((await emitAck(guest, 'whoami'))[0].guest, true);
+      }
+      const sess = await c.login();
+      await c.initialized(transport, sess);
+      await assertInitRefused(c, await c.sio(transport), { ...sess, token: 'wrong' }, INVALID_SESSION);
+      await assertInitRefused(c, await c.sio(transport), { userid: sess.userid }, 'invalid $init payload: missing field `token`');
+      // The lobby keeps its own setting: weroll's fallback.
+      const lobby = await c.sio(transport, '/lobby');
+      assertInit(await c.init(lobby, { ...sess, token: 'wrong' }), lobby.id, lobby.id);
+    });
+  }
 });
 
 // ---------------------------------------------------------------------------------------
@@ -476,7 +570,7 @@ describe('$init (REDIS_URL: sessions in Redis at 127.0.0.1:6379)', () => {
   before(async () => {
     // Fails (does not skip) when Redis is not running: the server exits with the reason.
     server = await startAuthServer({
-      ...BASE_ENV, REDIS_URL: 'redis://127.0.0.1:6379', SESSION_TTL_MS: '1500', RUST_LOG: 'auth=info,realtime_core=warn',
+      ...BASE_ENV, REDIS_URL, SESSION_TTL_MS: '1500', RUST_LOG: 'auth=info,realtime_core=warn',
     });
   });
   after(async () => { c.closeAll(); await server?.stop(); });
@@ -484,7 +578,7 @@ describe('$init (REDIS_URL: sessions in Redis at 127.0.0.1:6379)', () => {
   test('the example really keeps its sessions in Redis, under its prefix', async () => {
     await withTimeout((async () => { while (!server.output().includes('sessions in Redis')) await sleep(20); })(), 5000, 'the log line');
     // eslint-disable-next-line no-control-regex
-    assert.match(server.output().replace(/\x1b\[[0-9;]*m/g, ''), /sessions in Redis url=redis:\/\/127\.0\.0\.1:6379 prefix=realtime-auth-example:/);
+    assert.match(server.output().replace(/\x1b\[[0-9;]*m/g, ''), /sessions in Redis url=\S+ prefix=realtime-auth-example:/);
   });
 
   for (const transport of TRANSPORTS) {
@@ -507,5 +601,72 @@ describe('$init (REDIS_URL: sessions in Redis at 127.0.0.1:6379)', () => {
     const b = await c.initialized('websocket', bob);
     await emitAck(b, 'dm', { to: alice.userid, text: 'via redis sessions' });
     assert.deepEqual(await p.event('dm'), ['dm', { from: bob.userid, text: 'via redis sessions' }]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Sessions in weroll's own Redis format (SESSION_FORMAT=weroll)
+// ---------------------------------------------------------------------------------------
+
+describe('$init (SESSION_FORMAT=weroll: sessions in weroll\'s Redis layout)', () => {
+  let server;
+  let redis;
+  const prefix = `realtime-interop-weroll-${process.pid}-${Date.now()}:`;
+  const c = clientsOf(() => server);
+  before(async () => {
+    // Fails (does not skip) when Redis is not running.
+    redis = createClient({ url: REDIS_URL });
+    redis.on('error', () => {});
+    await withTimeout(redis.connect(), 5000, `connecting to Redis at ${REDIS_URL}`);
+    server = await startAuthServer({ ...BASE_ENV, REDIS_URL, SESSION_FORMAT: 'weroll', SESSION_PREFIX: prefix });
+  });
+  after(async () => {
+    c.closeAll();
+    await server?.stop();
+    if (redis?.isOpen) {
+      for await (const key of redis.scanIterator({ MATCH: `${prefix}*` })) await redis.del(key);
+      await redis.quit();
+    }
+  });
+
+  /** A session as weroll's `Session.save` writes it: HMSET user_sess_<id>_<token> ..., EXPIRE. */
+  async function werollSave(userid, token, tokentimestamp = Date.now()) {
+    const key = `${prefix}user_sess_${userid}_${token}`;
+    await redis.hSet(key, { userid: String(userid), token, tokentimestamp: String(tokentimestamp), type: '100', extra: JSON.stringify({ nickname: 'Jay' }) });
+    await redis.expire(key, 60);
+    return { userid, token, tokentimestamp };
+  }
+
+  for (const transport of TRANSPORTS) {
+    test(`sessions a weroll app wrote shake hands (numeric userid, two devices); forged ones are refused (${transport})`, async () => {
+      const userid = 7_000_000 + process.pid * 10 + (++seq);
+      const phone = await werollSave(userid, `phone${seq}`);
+      const laptop = await werollSave(userid, `laptop${seq}`);
+      const a = await c.initialized(transport, phone);
+      const b = await c.initialized(transport, laptop);
+      assert.deepEqual(await emitAck(a, 'whoami'), [{ clientID: String(userid), socketID: a.id, guest: false, userid: String(userid) }]);
+      const got = once(b, 'dm');
+      await emitAck(a, 'dm', { to: String(userid), text: 'to my laptop' });
+      assert.deepEqual(await got, [{ from: String(userid), text: 'to my laptop' }]);
+      await assertInitRefused(c, await c.sio(transport), { ...phone, userid: userid + 1 }, INVALID_SESSION);
+      await redis.del(`${prefix}user_sess_${userid}_${phone.token}`);
+      await assertInitRefused(c, await c.sio(transport), phone, INVALID_SESSION);
+      await c.initialized(transport, laptop);
+    });
+  }
+
+  test('POST /login writes weroll\'s layout: user_sess_<userid>_<token>, a hash of strings, with a TTL', async () => {
+    const sess = await c.login();
+    const key = `${prefix}user_sess_${sess.userid}_${sess.token}`;
+    const hash = await redis.hGetAll(key);
+    assert.equal(hash.userid, sess.userid);
+    assert.equal(hash.token, sess.token);
+    assert.equal(hash.tokentimestamp, String(sess.tokentimestamp));
+    const ttl = await redis.pTTL(key);
+    assert.ok(ttl > 0 && ttl <= 600_000, `PTTL ${ttl}`);
+    await c.initialized('websocket', sess);
+    const out = await fetch(`${server.url}/logout`, { method: 'POST', headers: { cookie: sess.cookie } });
+    assert.equal(out.status, 204);
+    assert.equal(await redis.exists(key), 0);
   });
 });

@@ -317,13 +317,18 @@ for (const transport of TRANSPORTS) {
     assert.equal(again.status, 401, 'logging out twice: the session is gone');
   });
 
-  test(`/cookie: a newer login replaces the session: the old cookie stops working (${transport})`, async () => {
+  test(`/cookie: a newer login is another device: both cookies work until POST /logout/everywhere (${transport})`, async () => {
     const userid = unique('eve');
     const old = await login(userid);
     const fresh = await login(userid);
-    const err = await noHandlerRuns(() => sioRefused('/cookie', transport, { extraHeaders: { cookie: old.cookie } }));
-    assert.equal(err.message, 'invalid or expired session');
+    await sioConnected('/cookie', transport, { extraHeaders: { cookie: old.cookie } });
     await sioConnected('/cookie', transport, { extraHeaders: { cookie: fresh.cookie } });
+    const out = await fetch(`${server.url}/logout/everywhere`, { method: 'POST', headers: { cookie: fresh.cookie } });
+    assert.equal(out.status, 204);
+    for (const sess of [old, fresh]) {
+      const err = await noHandlerRuns(() => sioRefused('/cookie', transport, { extraHeaders: { cookie: sess.cookie } }));
+      assert.equal(err.message, 'invalid or expired session');
+    }
   });
 }
 
