@@ -29,6 +29,7 @@ async fn main() -> std::io::Result<()> {
         "echo server on ws://localhost:{port}/ws (plain) and http://localhost:{port}/socket.io/"
     );
     Realtime::builder()
+        .allow_eio3(true) // socket.io-client 2.x pages connect too
         .on("message", shout)
         // With REDIS_URL set, copies of this server on other ports form one cluster.
         .adapter_from_env()

@@ -156,11 +156,25 @@ async fn disconnected(socket: Socket) {
     }
 }
 
+/// The socket.io client bundle to serve at `/socket.io/socket.io.js`: the directory
+/// `SOCKET_IO_CLIENT_DIST` names, else the one the interop tests install (after `npm ci` in
+/// `tests/interop/node`), else none (those paths are then 404).
+fn client_dist() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("SOCKET_IO_CLIENT_DIST") {
+        return Some(dir.into());
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/node/node_modules/socket.io-client/dist");
+    dir.join("socket.io.js").is_file().then_some(dir)
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     realtime::logging::init();
 
-    let rt = Realtime::builder()
+    let mut builder = Realtime::builder()
+        // socket.io-client 2.x pages (the seeds') connect too.
+        .allow_eio3(true)
         .on("login", login)
         .on("say", say)
         .on("whisper", whisper)
@@ -169,9 +183,12 @@ async fn main() -> std::io::Result<()> {
         .on_disconnect(disconnected)
         // With REDIS_URL set, copies of this server on other ports form one chat.
         .adapter_from_env()
-        .map_err(std::io::Error::other)?
-        .build()
-        .expect("one handler per event");
+        .map_err(std::io::Error::other)?;
+    if let Some(dist) = client_dist() {
+        // Pages can load the client from us: <script src="/socket.io/socket.io.js">.
+        builder = builder.serve_client(dist);
+    }
+    let rt = builder.build().expect("one handler per event");
 
     // Realtime and ordinary HTTP routes on one port, like the seeds' express/koa setups.
     let app = Router::new()
