@@ -340,6 +340,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let adapter = RedisAdapter::from_env().transpose()?;
     let handler = on_server_event(node.clone());
     let mut builder = Realtime::builder()
+        .allow_eio3(true) // socket.io-client 2.x clients connect too
         .state(node.clone())
         .state(Adapter(adapter.clone()))
         .namespace("/", |ns| {

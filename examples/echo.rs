@@ -109,6 +109,7 @@ async fn main() -> std::io::Result<()> {
     realtime::logging::init();
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let rt = Realtime::builder()
+        .allow_eio3(true) // socket.io-client 2.x pages connect too
         .on("message", shout)
         // With REDIS_URL set, copies of this server on other ports form one cluster.
         .adapter_from_env()

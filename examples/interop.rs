@@ -4,7 +4,13 @@
 //! Port from `PORT` (default 3001). Besides the realtime endpoints (`/socket.io/`, `/ws`) it
 //! serves a test page on `GET /` and the socket.io client bundle on `GET /socket.io.min.js`
 //! (read at run time from `tests/interop/node/node_modules/socket.io-client/dist/`, or from
-//! `INTEROP_CLIENT_JS`), so a browser can run the browser scenario from one origin.
+//! `INTEROP_CLIENT_JS`), so a browser can run the browser scenario from one origin; the same
+//! directory's bundles are also served where Node serves them, `/socket.io/socket.io.js`,
+//! `/socket.io/socket.io.min.js` and their maps (`Config::serve_client`), which the test
+//! page loads.
+//!
+//! socket.io-client 2.x (Engine.IO v3) is let in (`Config::allow_eio3`). `PING_INTERVAL_MS`
+//! and `PING_TIMEOUT_MS` set a shorter heartbeat (the heartbeat tests).
 //!
 //! Namespace `/`:
 //!
@@ -52,8 +58,8 @@ use axum::{
     Router,
 };
 use realtime::{
-    AckSender, Bin, ConnectError, CorsLayer, Data, Event, Payload, Realtime, Reply, Socket, State,
-    TryData,
+    AckSender, Bin, Config, ConnectError, CorsLayer, Data, Event, Payload, Realtime, Reply, Socket,
+    State, TryData,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -272,6 +278,14 @@ async fn require_secret(socket: Socket) -> Result<(), ConnectError> {
     }
 }
 
+/// A duration in milliseconds from the environment variable `name`.
+fn env_ms(name: &str) -> Option<Duration> {
+    let ms = std::env::var(name).ok()?;
+    Some(Duration::from_millis(ms.parse().unwrap_or_else(|_| {
+        panic!("{name} must be a number of milliseconds, not {ms:?}")
+    })))
+}
+
 fn client_bundle_path() -> PathBuf {
     match std::env::var_os("INTEROP_CLIENT_JS") {
         Some(p) => PathBuf::from(p),
@@ -298,7 +312,22 @@ const PAGE: &str = include_str!("../tests/interop/browser/page.html");
 async fn main() -> std::io::Result<()> {
     realtime::logging::init_with("warn");
 
+    let mut config = Config::default().with_allow_eio3(true); // socket.io-client 2.x too
+                                                              // The heartbeat tests run a copy with a short heartbeat.
+    if let Some(ms) = env_ms("PING_INTERVAL_MS") {
+        config = config.with_ping_interval(ms);
+    }
+    if let Some(ms) = env_ms("PING_TIMEOUT_MS") {
+        config = config.with_ping_timeout(ms);
+    }
+    // The client bundle at /socket.io/socket.io.js (and .min.js, the maps) when installed.
+    let bundle = client_bundle_path();
+    if let Some(dist) = bundle.parent().filter(|d| d.join("socket.io.js").is_file()) {
+        config = config.with_serve_client(dist);
+    }
+
     let rt = Realtime::builder()
+        .config(config)
         .cors(CorsLayer::very_permissive())
         .state(Counter::default())
         .namespace("/", |ns| {

@@ -173,7 +173,11 @@ async fn main() -> std::io::Result<()> {
         .timeout(settings.shakehand_timeout);
     let weroll = Realtime::builder()
         .handlers_from_module(init::MODULE)
-        .config(Config::default().with_event_rate_limit(settings.rate_limit))
+        .config(
+            Config::default()
+                .with_event_rate_limit(settings.rate_limit)
+                .with_allow_eio3(true), // socket.io-client 2.x pages connect too
+        )
         .shakehand(
             shakehand
                 .clone()

@@ -73,7 +73,8 @@ pub fn server(settings: &Settings, store: Arc<dyn SessionStore>, stats: Stats) -
             Config::default()
                 .with_path("/auth/socket.io/")
                 .with_plain_ws_path(Some("/auth/ws".to_owned()))
-                .with_event_rate_limit(settings.rate_limit),
+                .with_event_rate_limit(settings.rate_limit)
+                .with_allow_eio3(true), // socket.io-client 2.x pages connect too
         )
         .state(stats)
         .state(Sessions(store))

@@ -253,6 +253,18 @@ async fn who(socket: Socket) -> Vec<String> {
     online_names(socket.namespace()).await
 }
 
+/// The socket.io client bundle to serve at `/socket.io/socket.io.js`: the directory
+/// `SOCKET_IO_CLIENT_DIST` names, else the one the interop tests install (after `npm ci` in
+/// `tests/interop/node`), else none (those paths are then 404).
+fn client_dist() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("SOCKET_IO_CLIENT_DIST") {
+        return Some(dir.into());
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/node/node_modules/socket.io-client/dist");
+    dir.join("socket.io.js").is_file().then_some(dir)
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     realtime::logging::init();
@@ -265,7 +277,9 @@ async fn main() -> std::io::Result<()> {
             http::DEV_JWT_SECRET.to_owned()
         });
 
-    let rt = Realtime::builder()
+    let mut builder = Realtime::builder()
+        // socket.io-client 2.x pages (the seeds') connect too.
+        .allow_eio3(true)
         // Every connection, Socket.IO or plain, shows a token in its query string first.
         .middleware(
             Jwt::hs256(secret.as_bytes())
@@ -281,9 +295,12 @@ async fn main() -> std::io::Result<()> {
         .on("online", who)
         // With REDIS_URL set, copies of this server on other ports form one chat.
         .adapter_from_env()
-        .map_err(std::io::Error::other)?
-        .build()
-        .expect("one handler per event");
+        .map_err(std::io::Error::other)?;
+    if let Some(dist) = client_dist() {
+        // Pages can load the client from us: <script src="/socket.io/socket.io.js">.
+        builder = builder.serve_client(dist);
+    }
+    let rt = builder.build().expect("one handler per event");
 
     let ns = rt.of("/").expect("the main namespace always exists");
     // Realtime and ordinary HTTP routes on one port, like the seeds' express/koa setups.

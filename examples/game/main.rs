@@ -51,6 +51,7 @@ async fn main() -> std::io::Result<()> {
     realtime::logging::init();
 
     let rt = Realtime::builder()
+        .allow_eio3(true) // socket.io-client 2.x pages connect too
         .state(table::Scores::default())
         .state(arena::Arena::default())
         .namespace("/admin", |ns| ns.middleware(admin::require_admin_token))

@@ -75,6 +75,16 @@ pub struct Config {
     /// Remove a dynamic namespace once its last socket left (its rooms and adapter go with
     /// it; the next client to connect creates it anew). Default true.
     pub remove_empty_dynamic_namespaces: bool,
+    /// Accept Engine.IO v3 clients, i.e. socket.io-client 2.x (Node's `allowEIO3`). Off by
+    /// default, as in Node: a v3 handshake is answered 400 "Unsupported protocol version".
+    /// What v3 clients get, and how they differ, is in [`crate::docs::legacy_clients`].
+    pub allow_eio3: bool,
+    /// A directory holding the socket.io client bundle (e.g. the npm package
+    /// `socket.io-client`'s `dist/`): when set, the server answers
+    /// `<path>socket.io.js`, `socket.io.min.js`, their `.map`s and the other bundles of that
+    /// directory (Node's `serveClient`), with an `ETag` and `304 Not Modified`. `None` (the
+    /// default): those requests are 404. Read once, when the server is built.
+    pub serve_client: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -102,6 +112,8 @@ impl Default for Config {
             max_connections: None,
             header_read_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
+            allow_eio3: false,
+            serve_client: None,
         }
     }
 }
@@ -157,6 +169,8 @@ setters! {
     with_shutdown_timeout: shutdown_timeout: Duration;
     /// Sets [`Config::remove_empty_dynamic_namespaces`].
     with_remove_empty_dynamic_namespaces: remove_empty_dynamic_namespaces: bool;
+    /// Sets [`Config::allow_eio3`]: `true` lets socket.io-client 2.x connect.
+    with_allow_eio3: allow_eio3: bool;
 }
 
 impl Config {
@@ -166,6 +180,12 @@ impl Config {
         hook: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
         self.allow_request = Some(Arc::new(hook));
+        self
+    }
+
+    /// Sets [`Config::serve_client`]: serve the client bundle from this directory.
+    pub fn with_serve_client(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.serve_client = Some(dir.into());
         self
     }
 
@@ -213,6 +233,8 @@ impl fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("allow_eio3", &self.allow_eio3)
+            .field("serve_client", &self.serve_client)
             .finish()
     }
 }

@@ -11,3 +11,6 @@ pub mod extractors {}
 
 #[doc = include_str!("docs/cluster.md")]
 pub mod cluster {}
+
+#[doc = include_str!("docs/legacy_clients.md")]
+pub mod legacy_clients {}

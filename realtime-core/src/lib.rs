@@ -1,5 +1,6 @@
 //! `realtime-core`: a Socket.IO v5 / Engine.IO v4 compatible realtime server on axum, with
-//! a plain WebSocket endpoint for clients that cannot run Socket.IO.
+//! a plain WebSocket endpoint for clients that cannot run Socket.IO, and (with
+//! `Config::allow_eio3`) the Engine.IO v3 of socket.io-client 2.x ([`docs::legacy_clients`]).
 //!
 //! Map of the crate, in layers: each module uses only its own layer and the layers before it
 //! (checked by `tests/layers.rs`).
@@ -9,8 +10,8 @@
 //!    (the per-connection token bucket), `client_log` (bounded quoting of client data),
 //!    `wait` (waiting on a `Notify` without missing a wake-up), `dates` (JavaScript's date
 //!    strings, for what Node nodes exchange).
-//! 2. Wire codecs, pure and fuzzed: [`wire`] (Engine.IO, Socket.IO, plain frames, WebSocket
-//!    frames, payloads, the per-connection codec).
+//! 2. Wire codecs, pure and fuzzed: [`wire`] (Engine.IO v4 and v3, Socket.IO, plain frames,
+//!    WebSocket frames, payloads, the per-connection codec).
 //! 3. Transports: [`websocket`] (our WebSocket connection and upgrade), [`engine`] (Engine.IO
 //!    sessions over long-polling and WebSocket, heartbeat, upgrade).
 //! 4. Live objects: [`live`] (connections, sockets, namespaces, rooms, broadcasts, the plain

@@ -20,6 +20,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
+use realtime_core::wire::eio3;
 use realtime_core::wire::engineio::{
     decode_payload, decode_record, decode_text, encode_record, DecodeError, Frame,
     Packet as EioPacket, PacketType,
@@ -550,6 +551,77 @@ proptest! {
         let bare = FrameSpec::Bare(kind);
         prop_assert_eq!(decode_text(text.as_str()), Ok(bare.expected()));
     }
+}
+
+/// Frames for an Engine.IO v3 session: any text (the record separator, surrogate pairs and
+/// all: v3 payloads are length-prefixed in UTF-16 code units), or binary.
+fn frame_spec_v3() -> impl Strategy<Value = FrameSpec> {
+    prop_oneof![
+        (
+            prop::sample::select(vec![
+                PacketType::Ping,
+                PacketType::Pong,
+                PacketType::Message
+            ]),
+            "(.|\\n|\u{1e}|\u{1F600}|é|:){0,24}"
+        )
+            .prop_map(|(k, d)| FrameSpec::Text(k, d)),
+        prop::sample::select(ALL_EIO_TYPES.to_vec()).prop_map(FrameSpec::Bare),
+        prop::collection::vec(any::<u8>(), 0..48).prop_map(FrameSpec::Binary),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Engine.IO v3 (socket.io-client 2.x): what the server encodes, as a text payload and as
+    /// a binary payload, decodes back to the same packets.
+    #[test]
+    fn engine_v3_payloads_round_trip(specs in prop::collection::vec(frame_spec_v3(), 0..8)) {
+        let frames: Vec<Frame> = specs.iter().map(FrameSpec::frame).collect();
+        let expected: Vec<EioPacket<'_>> = specs.iter().map(FrameSpec::expected).collect();
+        let text = eio3::encode_payload(&frames);
+        prop_assert_eq!(eio3::decode_payload(&text), Ok(expected.clone()), "{:?}", text);
+        let binary = eio3::encode_binary_payload(&frames);
+        prop_assert_eq!(eio3::decode_binary_payload(&binary), Ok(expected), "{:?}", binary);
+    }
+
+    /// No input makes the v3 decoders panic; a valid binary payload cut inside a record is
+    /// refused, never half-decoded.
+    #[test]
+    fn engine_v3_decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64),
+                                      specs in prop::collection::vec(frame_spec_v3(), 1..4),
+                                      cut in any::<prop::sample::Index>()) {
+        let _ = eio3::decode_binary_payload(&Bytes::from(bytes.clone()));
+        let _ = eio3::decode_binary(Bytes::from(bytes.clone()));
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = eio3::decode_payload(&text);
+        let _ = eio3::decode_packet(&text);
+
+        let frames: Vec<Frame> = specs.iter().map(FrameSpec::frame).collect();
+        let binary = eio3::encode_binary_payload(&frames);
+        let at = cut.index(binary.len());
+        if !record_ends(&binary).contains(&at) {
+            prop_assert!(eio3::decode_binary_payload(&binary.slice(..at)).is_err(), "cut at {}", at);
+        }
+    }
+}
+
+/// Where each record of a v3 binary payload ends (and 0, the empty prefix).
+fn record_ends(payload: &[u8]) -> Vec<usize> {
+    let mut ends = vec![0];
+    let mut i = 0;
+    while i < payload.len() {
+        let mut j = i + 1;
+        let mut len = 0usize;
+        while payload[j] != 255 {
+            len = len * 10 + payload[j] as usize;
+            j += 1;
+        }
+        i = j + 1 + len;
+        ends.push(i);
+    }
+    ends
 }
 
 /// Without serde_json's `float_roundtrip`, some shortest float representations read back one

@@ -5,6 +5,10 @@
 //! [`EngineHandler`] and offers each session's [`EngineSession::send`] for the way back; the
 //! Socket.IO layer (`live::connection`) is one such handler, the conformance example's bare
 //! echo is another.
+//!
+//! With `Config::allow_eio3` the engine also speaks Engine.IO v3 (socket.io-client 2.x):
+//! the protocol is decided once per session at its handshake, and only the framing
+//! (`wire::eio3`) and the heartbeat's direction differ; see [`crate::docs::legacy_clients`].
 
 mod polling;
 pub mod session;
@@ -22,7 +26,7 @@ use dashmap::DashMap;
 use http::{header, Method, StatusCode};
 
 pub use crate::wire::engineio::{Frame, PacketType};
-pub use session::{CloseReason, EngineSession, SendError, Sid, TransportKind};
+pub use session::{CloseReason, EngineSession, Protocol, SendError, Sid, TransportKind};
 
 use crate::{config::Config, websocket::WebSocketUpgrade, wire::engineio::Packet};
 
@@ -79,6 +83,14 @@ impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
     }
 }
 
+/// What a handshake request settled for its session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handshake {
+    pub(crate) protocol: Protocol,
+    /// A v3 client that takes no binary (`b64=1`).
+    pub(crate) base64_only: bool,
+}
+
 /// The JSON errors of the reference server: `{"code":N,"message":"..."}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EngineError {
@@ -125,6 +137,10 @@ struct EngineQuery {
     eio: Option<String>,
     transport: Option<String>,
     sid: Option<String>,
+    /// Engine.IO v3: the client takes no binary (`b64=1`).
+    b64: bool,
+    /// Engine.IO v3: JSONP polling (`j=<n>`), which this server does not offer.
+    jsonp: bool,
 }
 
 impl EngineQuery {
@@ -135,11 +151,29 @@ impl EngineQuery {
                 "EIO" => &mut q.eio,
                 "transport" => &mut q.transport,
                 "sid" => &mut q.sid,
+                "b64" => {
+                    q.b64 = true;
+                    continue;
+                }
+                "j" => {
+                    q.jsonp = true;
+                    continue;
+                }
                 _ => continue,
             };
             *slot = Some(v.into_owned());
         }
         q
+    }
+
+    /// The protocol revision asked for: `EIO=4` or `EIO=3`. (The reference server counts
+    /// anything but 4 as 3; here a missing or unknown revision is refused either way.)
+    fn protocol(&self) -> Option<Protocol> {
+        match self.eio.as_deref() {
+            Some("4") => Some(Protocol::V4),
+            Some("3") => Some(Protocol::V3),
+            _ => None,
+        }
     }
 }
 
@@ -196,6 +230,13 @@ impl<H: EngineHandler> Engine<H> {
             let Some(entry) = self.sessions.get(sid).map(|e| Arc::clone(e.value())) else {
                 return EngineError::UnknownSid.response();
             };
+            if query.protocol() != Some(entry.session.protocol()) {
+                tracing::debug!(
+                    sid,
+                    "request of another protocol revision than the session's"
+                );
+                return EngineError::BadRequest.response();
+            }
             if entry.session.ping_expired() {
                 entry.session.close(CloseReason::PingTimeout);
             }
@@ -218,7 +259,13 @@ impl<H: EngineHandler> Engine<H> {
             }
             return match (transport, &parts.method) {
                 (TransportKind::Polling, &Method::GET) => polling::poll(&entry).await,
-                (TransportKind::Polling, &Method::POST) => polling::post(&self, &entry, body).await,
+                (TransportKind::Polling, &Method::POST) => {
+                    let binary = parts
+                        .headers
+                        .get(header::CONTENT_TYPE)
+                        .is_some_and(|t| t.as_bytes() == b"application/octet-stream");
+                    polling::post(&self, &entry, body, binary).await
+                }
                 (TransportKind::Polling, _) => EngineError::BadRequest.response(),
                 (TransportKind::WebSocket, _) => {
                     match WebSocketUpgrade::from_request(&mut parts, self.config.max_payload) {
@@ -232,9 +279,20 @@ impl<H: EngineHandler> Engine<H> {
         if parts.method != Method::GET {
             return EngineError::BadHandshakeMethod.response();
         }
-        if query.eio.as_deref() != Some("4") {
-            return EngineError::UnsupportedProtocolVersion.response();
-        }
+        let protocol = match query.protocol() {
+            Some(Protocol::V3) if self.config.allow_eio3 => {
+                if query.jsonp {
+                    return EngineError::BadRequest.response_with("JSONP polling is not supported");
+                }
+                Protocol::V3
+            }
+            Some(Protocol::V4) => Protocol::V4,
+            _ => return EngineError::UnsupportedProtocolVersion.response(),
+        };
+        let handshake = Handshake {
+            protocol,
+            base64_only: query.b64,
+        };
         if let Some(allow) = &self.config.allow_request {
             if let Err(message) = allow(&parts) {
                 tracing::debug!(%message, "handshake refused by allow_request");
@@ -242,10 +300,10 @@ impl<H: EngineHandler> Engine<H> {
             }
         }
         match transport {
-            TransportKind::Polling => polling::handshake(self, &parts),
+            TransportKind::Polling => polling::handshake(self, &parts, handshake),
             TransportKind::WebSocket => {
                 match WebSocketUpgrade::from_request(&mut parts, self.config.max_payload) {
-                    Ok(ws) => websocket::handshake(self, parts, ws),
+                    Ok(ws) => websocket::handshake(self, parts, ws, handshake),
                     Err(_) => EngineError::BadRequest.response(),
                 }
             }
@@ -257,17 +315,20 @@ impl<H: EngineHandler> Engine<H> {
         &self,
         transport: TransportKind,
         request: &http::request::Parts,
+        handshake: Handshake,
     ) -> Arc<Entry<H::Conn>> {
         let sid = session::new_sid();
-        let session = Arc::new(EngineSession::new(
+        let session = Arc::new(EngineSession::with_protocol(
             sid.clone(),
             transport,
             session::QueueBound::from_config(&self.config),
+            handshake.protocol,
+            handshake.base64_only,
         ));
         let conn = self.handler.on_open(Arc::clone(&session), request);
         let entry = Arc::new(Entry { session, conn });
         self.sessions.insert(sid, Arc::clone(&entry));
-        tracing::debug!(sid = %entry.session.sid(), ?transport, "session opened");
+        tracing::debug!(sid = %entry.session.sid(), ?transport, protocol = ?handshake.protocol, "session opened");
         entry
     }
 
@@ -302,9 +363,11 @@ impl<H: EngineHandler> Engine<H> {
     /// Runs a session's heartbeat until it closes, then unregisters it and tells the handler.
     async fn drive(self: Arc<Self>, entry: Arc<Entry<H::Conn>>) {
         let session = &entry.session;
-        session
-            .heartbeat(self.config.ping_interval, self.config.ping_timeout)
-            .await;
+        let (interval, timeout) = (self.config.ping_interval, self.config.ping_timeout);
+        match session.protocol() {
+            Protocol::V4 => session.heartbeat(interval, timeout).await,
+            Protocol::V3 => session.heartbeat_v3(interval, timeout).await,
+        }
         session.closed().await;
         let reason = session
             .close_reason()
@@ -336,9 +399,16 @@ impl<H: EngineHandler> Engine<H> {
         match packet {
             Packet::Message(text) => self.handler.on_message(&entry.conn, Message::Text(text)),
             Packet::Binary(bytes) => self.handler.on_message(&entry.conn, Message::Binary(bytes)),
-            Packet::Pong(_) => {
+            Packet::Pong(_) if entry.session.protocol() == Protocol::V4 => {
                 entry.session.on_pong();
                 Ok(())
+            }
+            Packet::Ping(_) if entry.session.protocol() == Protocol::V3 => {
+                entry.session.on_client_ping();
+                Ok(())
+            }
+            Packet::Pong(_) => {
+                Err("unexpected pong from client (Engine.IO v3 pongs come from the server)".into())
             }
             Packet::Close => {
                 entry.session.close(CloseReason::TransportClose);

@@ -1,5 +1,6 @@
 //! HTTP long-polling: the handshake GET, the waiting GET that carries packets to the client,
-//! and the POST that carries packets from it.
+//! and the POST that carries packets from it. Engine.IO v3 sessions write and read the v3
+//! payload formats (`wire::eio3`); the choice is made per request from the session.
 
 use std::sync::{atomic::Ordering, Arc};
 
@@ -10,19 +11,50 @@ use axum::{
 use http::{header, StatusCode};
 
 use super::{
-    text_response, CloseReason, Engine, EngineError, EngineHandler, Entry, Frame, PacketType,
-    TransportKind,
+    text_response, CloseReason, Engine, EngineError, EngineHandler, Entry, Frame, Handshake,
+    PacketType, Protocol, TransportKind,
 };
+use crate::wire::eio3;
 
 /// Opens a session on polling: answers with the open packet and starts its heartbeat.
 pub(super) fn handshake<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     request: &http::request::Parts,
+    handshake: Handshake,
 ) -> Response {
-    let entry = engine.open(TransportKind::Polling, request);
-    let body = engine.open_packet(entry.session.sid(), TransportKind::Polling);
+    let entry = engine.open(TransportKind::Polling, request, handshake);
+    let open = engine.open_packet(entry.session.sid(), TransportKind::Polling);
+    let response = match handshake.protocol {
+        Protocol::V4 => text_response(StatusCode::OK, open),
+        Protocol::V3 => payload_response(&entry.session, &[Frame::Text(open.into())]),
+    };
     tokio::spawn(Arc::clone(&engine).drive(entry));
-    text_response(StatusCode::OK, body)
+    response
+}
+
+/// The body of a poll for a session: v4 records joined by `\x1e`, or a v3 payload (binary
+/// when a frame is binary and the client takes binary).
+fn payload_response(session: &super::EngineSession, frames: &[Frame]) -> Response {
+    if session.protocol() == Protocol::V4 {
+        let mut body = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum());
+        for frame in frames {
+            crate::wire::engineio::encode_record(&mut body, frame);
+        }
+        return text_response(StatusCode::OK, body);
+    }
+    if eio3::wants_binary_payload(frames, session.base64_only()) {
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            eio3::encode_binary_payload(frames),
+        )
+            .into_response()
+    } else {
+        text_response(StatusCode::OK, eio3::encode_payload(frames))
+    }
 }
 
 /// Closes the session if the GET is dropped before it answered (the client went away).
@@ -49,7 +81,7 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
     }
     if session.upgrading.load(Ordering::Acquire) && !upgrade_settled(session).await {
         // The upgrade is still completing: end this poll so the client can switch.
-        return text_response(StatusCode::OK, "6");
+        return payload_response(session, &[Frame::bare(PacketType::Noop)]);
     }
     if session.transport() != TransportKind::Polling {
         return EngineError::BadRequest.response();
@@ -97,12 +129,8 @@ pub(super) async fn poll<C>(entry: &Entry<C>) -> Response {
         }
     }
 
-    let mut body = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum());
-    for frame in &frames {
-        crate::wire::engineio::encode_record(&mut body, frame);
-    }
     pending.answered = true;
-    text_response(StatusCode::OK, body)
+    payload_response(session, &frames)
 }
 
 /// How long a poll that arrives mid-upgrade waits for the client's upgrade packet, which may
@@ -131,11 +159,13 @@ impl Drop for ActivePost<'_> {
     }
 }
 
-/// A POST: decodes the payload and hands each packet to the session.
+/// A POST: decodes the payload and hands each packet to the session. `binary`: the body
+/// came as `application/octet-stream` (a v3 binary payload).
 pub(super) async fn post<H: EngineHandler>(
     engine: &Engine<H>,
     entry: &Entry<H::Conn>,
     body: Body,
+    binary: bool,
 ) -> Response {
     let session = &entry.session;
     if session.transport() != TransportKind::Polling {
@@ -156,11 +186,20 @@ pub(super) async fn post<H: EngineHandler>(
             return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response();
         }
     };
-    let Ok(text) = std::str::from_utf8(&body) else {
-        engine.protocol_error(session, "polling payload is not UTF-8");
-        return EngineError::BadRequest.response();
+    // Binary payloads are v3 only; a v4 body is read as text whatever its content type.
+    let decoded = if binary && session.protocol() == Protocol::V3 {
+        eio3::decode_binary_payload(&body)
+    } else {
+        let Ok(text) = std::str::from_utf8(&body) else {
+            engine.protocol_error(session, "polling payload is not UTF-8");
+            return EngineError::BadRequest.response();
+        };
+        match session.protocol() {
+            Protocol::V4 => crate::wire::engineio::decode_payload(text),
+            Protocol::V3 => eio3::decode_payload(text),
+        }
     };
-    let packets = match crate::wire::engineio::decode_payload(text) {
+    let packets = match decoded {
         Ok(packets) => packets,
         Err(err) => {
             engine.protocol_error(session, &format!("undecodable polling payload: {err}"));

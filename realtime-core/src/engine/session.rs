@@ -98,6 +98,18 @@ pub enum TransportKind {
     WebSocket = 1,
 }
 
+/// The Engine.IO protocol revision of a session, decided once at its handshake (`EIO=4`, or
+/// `EIO=3` from socket.io-client 2.x when `Config::allow_eio3` is on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Engine.IO v3: the client pings, payloads are length-prefixed; see [`crate::wire::eio3`].
+    V3 = 3,
+    /// Engine.IO v4: the server pings.
+    V4 = 4,
+}
+
 /// How much a session's outbound queue may hold; see [`crate::docs::slow_consumers`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct QueueBound {
@@ -197,6 +209,9 @@ impl Outbox {
 #[derive(Debug)]
 pub struct EngineSession {
     sid: Sid,
+    protocol: Protocol,
+    /// Engine.IO v3 clients that asked for `b64=1`: binary goes to them as base64 text.
+    base64_only: bool,
     pub(crate) outbox: Outbox,
     transport: AtomicU8,
     /// Set while a polling → WebSocket upgrade is in progress.
@@ -232,8 +247,21 @@ pub struct EngineSession {
 
 impl EngineSession {
     pub(crate) fn new(sid: Sid, transport: TransportKind, queue: QueueBound) -> EngineSession {
+        EngineSession::with_protocol(sid, transport, queue, Protocol::V4, false)
+    }
+
+    /// A session speaking `protocol`; `base64_only` for v3 clients that cannot take binary.
+    pub(crate) fn with_protocol(
+        sid: Sid,
+        transport: TransportKind,
+        queue: QueueBound,
+        protocol: Protocol,
+        base64_only: bool,
+    ) -> EngineSession {
         EngineSession {
             sid,
+            protocol,
+            base64_only,
             outbox: Outbox::new(queue),
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
@@ -256,6 +284,16 @@ impl EngineSession {
     /// The session id.
     pub fn sid(&self) -> &Sid {
         &self.sid
+    }
+
+    /// The Engine.IO protocol revision the client speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Whether binary must reach this (v3) client as base64 text (`b64=1`).
+    pub(crate) fn base64_only(&self) -> bool {
+        self.base64_only
     }
 
     /// The transport currently carrying the session.
@@ -411,6 +449,47 @@ impl EngineSession {
     }
 }
 
+impl EngineSession {
+    /// Engine.IO v3 heartbeat, driven by the client: it pings every `interval`, the server
+    /// answers each ping with a pong ([`EngineSession::on_client_ping`]), and a client silent
+    /// for `interval + timeout` since its last ping (or since the handshake) is gone. This is
+    /// the reference server's v3 timer, which only pings reset. Returns when the session
+    /// closes.
+    pub(crate) async fn heartbeat_v3(&self, interval: Duration, timeout: Duration) {
+        let allowance = interval + timeout;
+        let mut deadline = self.opened + allowance;
+        loop {
+            // Register for the next ping before publishing the deadline it must beat.
+            let ping = self.pong.notified();
+            tokio::pin!(ping);
+            ping.as_mut().enable();
+            self.pong_deadline_ms.store(
+                (deadline - self.opened).as_millis() as u64,
+                Ordering::Release,
+            );
+            tokio::select! {
+                _ = ping => deadline = tokio::time::Instant::now() + allowance,
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::debug!(sid = %self.sid, "no ping from the (v3) client within pingInterval + pingTimeout");
+                    self.close(CloseReason::PingTimeout);
+                    return;
+                }
+                _ = self.closed() => return,
+            }
+        }
+    }
+
+    /// An Engine.IO v3 client pinged: answer with a bare pong (as the reference server does)
+    /// and restart its timeout.
+    pub(crate) fn on_client_ping(&self) {
+        self.pong_deadline_ms.store(u64::MAX, Ordering::Release);
+        self.pong.notify_waiters();
+        // Through the bounded queue, unlike the server's own pings: the client decides how
+        // many pings it sends, so a flood of them must meet the slow-consumer bound.
+        let _ = self.send(Frame::bare(PacketType::Pong));
+    }
+}
+
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -475,6 +554,47 @@ mod tests {
         s.send(text(10_000)).unwrap();
         assert_eq!(s.send(text(1)), Err(SendError::Full));
         assert_eq!(s.close_reason(), Some(CloseReason::SlowConsumer));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn v3_client_pings_reset_the_timeout_and_silence_ends_it() {
+        let s = Arc::new(EngineSession::with_protocol(
+            new_sid(),
+            TransportKind::WebSocket,
+            frames(8),
+            Protocol::V3,
+            false,
+        ));
+        let start = tokio::time::Instant::now();
+        let beat = tokio::spawn({
+            let s = Arc::clone(&s);
+            async move {
+                s.heartbeat_v3(Duration::from_millis(300), Duration::from_millis(200))
+                    .await
+            }
+        });
+        // Pings 400 ms apart (within interval + timeout = 500 ms) keep it open past 1 s.
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert!(!s.is_closed());
+            s.on_client_ping();
+        }
+        let last_ping = tokio::time::Instant::now();
+        beat.await.unwrap();
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+        assert_eq!(last_ping.elapsed(), Duration::from_millis(500));
+        assert_eq!(start.elapsed(), Duration::from_millis(1700));
+        // Each ping was answered with a pong, and the server never pinged.
+        let mut out = Vec::new();
+        s.outbox.drain_into(&mut out);
+        let texts: Vec<&str> = out
+            .iter()
+            .map(|f| match f {
+                Frame::Text(t) => t.as_str(),
+                Frame::Binary(_) => "binary",
+            })
+            .collect();
+        assert_eq!(texts, ["3", "3", "3"]);
     }
 
     #[tokio::test(start_paused = true)]

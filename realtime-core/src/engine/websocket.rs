@@ -5,11 +5,14 @@ use std::sync::{atomic::Ordering, Arc};
 
 use axum::response::Response;
 
-use super::{CloseReason, Engine, EngineHandler, EngineSession, Entry, TransportKind};
+use super::{
+    CloseReason, Engine, EngineHandler, EngineSession, Entry, Frame, Handshake, Protocol,
+    TransportKind,
+};
 use crate::{
     websocket::{Upgraded, WebSocketUpgrade},
     wire::{
-        engineio as packet,
+        eio3, engineio as packet,
         websocket::{
             decoder::Incoming,
             frame::{close_code, CloseFrame},
@@ -22,11 +25,12 @@ pub(super) fn handshake<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     request: http::request::Parts,
     ws: WebSocketUpgrade,
+    handshake: Handshake,
 ) -> Response {
     // The session opens before the upgrade so that the connection's task captures only the
     // entry, not the request head: whatever the task captures stays allocated for the whole
     // life of the connection.
-    let entry = engine.open(TransportKind::WebSocket, &request);
+    let entry = engine.open(TransportKind::WebSocket, &request, handshake);
     drop(request);
     let failed = (Arc::clone(&engine), Arc::clone(&entry));
     ws.respond(
@@ -146,6 +150,9 @@ async fn io_loop<H: EngineHandler>(
             _ = session.closed() => break,
             _ = session.outbox.ready() => {
                 session.outbox.drain_into(&mut batch);
+                if session.protocol() == Protocol::V3 {
+                    frame_for_v3(&mut batch, session.base64_only());
+                }
                 let written = tokio::select! {
                     r = socket.write_batch(&mut batch) => r,
                     _ = session.closed() => Ok(()),
@@ -177,7 +184,24 @@ async fn io_loop<H: EngineHandler>(
     }
     // Whatever was queued before the close (a DISCONNECT, a CONNECT_ERROR) still goes out.
     session.outbox.drain_into(&mut batch);
+    if session.protocol() == Protocol::V3 {
+        frame_for_v3(&mut batch, session.base64_only());
+    }
     socket.close_gracefully(&mut batch, close_frame).await;
+}
+
+/// Engine.IO v3 frames its binary messages with the type byte `4` (or, for a client that
+/// asked for `b64=1`, as `b4<base64>` text); v4 sends the bare bytes that are queued.
+fn frame_for_v3(batch: &mut [Frame], base64_only: bool) {
+    for frame in batch.iter_mut() {
+        if let Frame::Binary(data) = frame {
+            *frame = if base64_only {
+                Frame::Text(eio3::encode_base64_packet(data).into())
+            } else {
+                Frame::Binary(eio3::binary_frame(data))
+            };
+        }
+    }
 }
 
 /// Decodes one WebSocket message and hands it to the engine.
@@ -188,11 +212,21 @@ fn on_message<H: EngineHandler>(
 ) -> Result<(), String> {
     match message {
         Incoming::Text(text) => {
-            let packet = packet::decode_text(text.as_str())
-                .map_err(|e| format!("undecodable packet: {e}"))?;
+            let packet = match entry.session.protocol() {
+                Protocol::V4 => packet::decode_text(text.as_str()),
+                Protocol::V3 => eio3::decode_packet(text.as_str()),
+            }
+            .map_err(|e| format!("undecodable packet: {e}"))?;
             engine.on_packet(entry, packet)
         }
-        Incoming::Binary(bytes) => engine.on_packet(entry, packet::Packet::Binary(bytes)),
+        Incoming::Binary(bytes) => match entry.session.protocol() {
+            Protocol::V4 => engine.on_packet(entry, packet::Packet::Binary(bytes)),
+            Protocol::V3 => {
+                let packet =
+                    eio3::decode_binary(bytes).map_err(|e| format!("undecodable packet: {e}"))?;
+                engine.on_packet(entry, packet)
+            }
+        },
         Incoming::Ping(_) | Incoming::Pong => Ok(()),
         Incoming::Close(_) => {
             entry.session.close(CloseReason::TransportClose);

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     client_log::Preview,
-    engine::{CloseReason, EngineHandler, EngineSession, Message},
+    engine::{CloseReason, EngineHandler, EngineSession, Message, Protocol},
     ratelimit::{Bucket, Verdict},
     wire::{
         codec::Codec,
@@ -197,6 +197,13 @@ impl EngineHandler for SocketIoLayer {
             &self.0.shared,
         );
         client.watch_connect_timeout(self.0.shared.config.connect_timeout);
+        if client.session.protocol() == Protocol::V3 {
+            // socket.io-client 2.x never asks for the main namespace: the server connects it
+            // at once (as the reference server does for Engine.IO v3 clients).
+            if let Err(err) = self.0.connect(&client, "/", None) {
+                tracing::debug!(%err, "could not connect a v3 client to /");
+            }
+        }
         client
     }
 
@@ -295,6 +302,15 @@ impl SocketIoLayer {
         binary: Vec<Bytes>,
     ) -> Result<(), String> {
         match data {
+            PacketData::Connect(_) if client.session.protocol() == Protocol::V3 => {
+                // Socket.IO v4 (socket.io-client 2.x): the query rides in the namespace,
+                // `/admin?token=x`, and becomes the auth object; there is no auth payload.
+                let (nsp, auth) = legacy_connect_target(nsp);
+                if nsp == "/" && client.socket("/").is_some() {
+                    return Ok(()); // connected implicitly already
+                }
+                self.0.connect(client, nsp, Some(auth))
+            }
             PacketData::Connect(auth) => self.0.connect(client, nsp, auth),
             PacketData::Disconnect => {
                 if let Some(socket) = client.remove_socket(nsp) {
@@ -325,6 +341,20 @@ impl SocketIoLayer {
                 Ok(())
             }
             PacketData::ConnectError(_) => Err("CONNECT_ERROR is a server → client packet".into()),
+        }
+    }
+}
+
+/// The namespace and auth object of a Socket.IO v4 (2.x client) CONNECT: `/admin?a=1&b=2` is
+/// namespace `/admin` with auth `{"a":"1","b":"2"}` (the reference server's reading of it).
+fn legacy_connect_target(nsp: &str) -> (&str, Map<String, Value>) {
+    match nsp.split_once('?') {
+        None => (nsp, Map::new()),
+        Some((path, query)) => {
+            let auth = form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+            (path, auth)
         }
     }
 }
@@ -432,6 +462,17 @@ async fn admit(client: Arc<Connection>, socket: Socket) {
 /// Sends CONNECT_ERROR (or, to a plain client, closes with the message).
 pub(crate) fn refuse(client: &Connection, nsp: &str, err: &ConnectError) {
     match client.codec {
+        Codec::SocketIo if client.session.protocol() == Protocol::V3 => {
+            // A 2.x client emits `error` with the packet's data: the reference server sends
+            // the refusal's data if it has any, else its message.
+            let body = err
+                .data
+                .clone()
+                .unwrap_or_else(|| Value::String(err.message.clone()));
+            if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &body) {
+                client.send_text(text);
+            }
+        }
         Codec::SocketIo => {
             if let Ok(text) = packet::encode(PacketKind::ConnectError, 0, nsp, None, &err.body()) {
                 client.send_text(text);
@@ -476,7 +517,10 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
         );
         return;
     }
-    if client.codec == Codec::SocketIo {
+    if client.codec == Codec::SocketIo && client.session.protocol() == Protocol::V3 {
+        // Socket.IO v4 (2.x clients): a bare CONNECT, no sid.
+        client.send_text(packet::header(PacketKind::Connect, 0, socket.ns(), None));
+    } else if client.codec == Codec::SocketIo {
         let reply = serde_json::json!({ "sid": socket.id().as_str() });
         if let Ok(text) = packet::encode(PacketKind::Connect, 0, socket.ns(), None, &reply) {
             client.send_text(text);

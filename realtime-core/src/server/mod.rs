@@ -2,7 +2,10 @@
 //!
 //! - [`registry`]: handlers registered by the attribute macros, collected at `build()`.
 //! - `serve`: the accept loop, its connection bounds, and graceful shutdown.
+//! - `client_script`: the socket.io client bundle at `/socket.io/socket.io.js`
+//!   (`Config::serve_client`).
 
+mod client_script;
 pub mod registry;
 pub(crate) mod serve;
 
@@ -64,6 +67,9 @@ pub enum BuildError {
     /// The cluster adapter could not start.
     #[error("cluster adapter: {0}")]
     Cluster(#[from] ClusterError),
+    /// `Config::serve_client` names a directory without a readable `socket.io.js`.
+    #[error("serve_client: cannot read the socket.io client bundle ({0})")]
+    ClientScript(std::io::Error),
 }
 
 impl BuildError {
@@ -136,6 +142,20 @@ impl RealtimeBuilder {
     /// Sets the configuration.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Lets socket.io-client 2.x (Engine.IO v3) connect: [`Config::allow_eio3`].
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.config.allow_eio3 = allow;
+        self
+    }
+
+    /// Serves the socket.io client bundle from `dir` (a `socket.io-client` package's
+    /// `dist/`) at `/socket.io/socket.io.js`, `.min.js` and their maps:
+    /// [`Config::serve_client`]. `build()` fails if `dir` has no readable `socket.io.js`.
+    pub fn serve_client(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.serve_client = Some(dir.into());
         self
     }
 
@@ -293,6 +313,12 @@ impl RealtimeBuilder {
                 });
             }
         }
+        let client_script = match &self.config.serve_client {
+            Some(dir) => Some(Arc::new(
+                client_script::ClientScript::load(dir).map_err(BuildError::ClientScript)?,
+            )),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             config: Arc::new(self.config),
             state: self.state,
@@ -334,6 +360,7 @@ impl RealtimeBuilder {
         Ok(Realtime {
             core,
             engine,
+            client_script,
             cors: self.cors,
             start: Arc::new(self.start),
         })
@@ -425,6 +452,8 @@ fn normalize_ns(name: &str) -> String {
 pub struct Realtime {
     core: Arc<Core>,
     engine: Arc<Engine<SocketIoLayer>>,
+    /// The client bundle, when `Config::serve_client` is set.
+    client_script: Option<Arc<client_script::ClientScript>>,
     cors: Option<CorsLayer>,
     /// Start handlers, run when serving begins.
     start: Arc<Vec<StartHandler>>,
@@ -488,6 +517,9 @@ impl Realtime {
         let mut router = Router::new()
             .route(&path, handle.clone())
             .route(path.trim_end_matches('/'), handle);
+        if let Some(script) = &self.client_script {
+            router = router.merge(script.routes(&path));
+        }
         if let Some(ws_path) = &self.config().plain_ws_path {
             let core = self.core.clone();
             router = router.route(

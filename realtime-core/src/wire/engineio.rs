@@ -51,6 +51,18 @@ pub enum DecodeError {
     UnknownType(char),
     #[error("invalid base64 in binary packet")]
     Base64,
+    /// Engine.IO v3: a binary packet of another type than message.
+    #[error("binary packet that is not a message")]
+    BinaryType,
+    /// Engine.IO v3: a payload's length prefix is missing or malformed.
+    #[error("malformed length prefix in payload")]
+    BadLength,
+    /// Engine.IO v3: a payload's length prefix runs past the end of the payload.
+    #[error("payload shorter than its length prefix says")]
+    Truncated,
+    /// Engine.IO v3: a text record of a binary payload is not UTF-8.
+    #[error("text record of a binary payload is not UTF-8")]
+    Utf8,
 }
 
 /// Decodes one text packet (a WebSocket text frame, or one polling record that is not binary).
