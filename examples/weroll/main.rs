@@ -266,6 +266,8 @@ async fn main() -> std::io::Result<()> {
         .required(env_flag("SHAKEHAND", true))
         .timeout(Duration::from_millis(timeout));
     let rt = Realtime::builder()
+        // The 2.x client weroll's pages loaded connects too.
+        .allow_eio3(true)
         .shakehand(shakehand)
         .adapter_from_env()
         .map_err(std::io::Error::other)?
