@@ -28,6 +28,7 @@
 //! |---|---|
 //! | (connect) | `welcome` `{name, online}` to the newcomer; `enter` name to everyone else; `online` [names] to all |
 //! | `say` `{text, room?}` | `chat` `{from, text, room}` to everyone, or to the room's members (the sender must be one) |
+//! | a raw text frame on `/ws` (a mini-program's bare `send("hi")`), or `socket.send("hi")` | a group message: `chat` `{from, text, room: null}` to everyone |
 //! | `whisper` `{to, text}` | `private` `{from, to, text}` to every connection of user `to`; acks whether `to` is online |
 //! | `join` room / `leave` room | `joined` / `left` `{room, name}` to the room's other members; acks `{rooms}` or `{error}` |
 //! | `online` | acks the online list (the seed's `GroupList` request) |
@@ -193,6 +194,21 @@ async fn say(socket: Socket, User(me): User<Claims>, Data(say): Data<Say>) {
     };
 }
 
+/// A raw text frame on the plain endpoint (the last seed's mini-program client sends bare
+/// text), or Socket.IO's `socket.send(text)`: a group message. Returns nothing, so a raw
+/// frame gets no raw reply; everyone (the sender too) gets the `chat` event.
+async fn raw_text(socket: Socket, User(me): User<Claims>, Data(text): Data<String>) {
+    if text.trim().is_empty() {
+        return;
+    }
+    let line = Line {
+        from: &me.sub,
+        text: &text,
+        room: None,
+    };
+    let _ = socket.namespace().emit("chat", &line);
+}
+
 #[derive(Deserialize)]
 struct Whisper {
     to: String,
@@ -254,14 +270,19 @@ async fn who(socket: Socket) -> Vec<String> {
 }
 
 /// The socket.io client bundle to serve at `/socket.io/socket.io.js`: the directory
-/// `SOCKET_IO_CLIENT_DIST` names, else the one the interop tests install (after `npm ci` in
-/// `tests/interop/node`), else none (those paths are then 404).
+/// `SOCKET_IO_CLIENT_DIST` names (or the directory of the file it names, as the page's
+/// `/vendor` route reads it), else the one the interop tests install (after `npm ci` in
+/// `tests/interop/node`); none when that directory has no `socket.io.js` (those paths are
+/// then 404, and the page's bundle comes from the CDN).
 fn client_dist() -> Option<std::path::PathBuf> {
-    if let Some(dir) = std::env::var_os("SOCKET_IO_CLIENT_DIST") {
-        return Some(dir.into());
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop/node/node_modules/socket.io-client/dist");
+    let dir = match std::env::var_os("SOCKET_IO_CLIENT_DIST") {
+        Some(p) if std::path::Path::new(&p).is_file() => {
+            std::path::Path::new(&p).parent()?.to_path_buf()
+        }
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/interop/node/node_modules/socket.io-client/dist"),
+    };
     dir.join("socket.io.js").is_file().then_some(dir)
 }
 
@@ -289,6 +310,7 @@ async fn main() -> std::io::Result<()> {
         .on_connect(entered)
         .on_disconnect(disconnected)
         .on("say", say)
+        .on("message", raw_text)
         .on("whisper", whisper)
         .on("join", join)
         .on("leave", leave)

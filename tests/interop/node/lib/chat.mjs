@@ -81,7 +81,9 @@ export async function plainUser(server, token) {
   let nextAck = 1;
   ws.on('message', (data, isBinary) => {
     if (isBinary) return;
-    const [event, ...args] = JSON.parse(data.toString());
+    let parsed;
+    try { parsed = JSON.parse(data.toString()); } catch { events.push(['(raw)', data.toString()]); return; }
+    const [event, ...args] = parsed;
     if (event === '$ack') { acks.get(args[0])?.(args[1]); acks.delete(args[0]); } else events.push([event, ...args]);
   });
   const closed = new Promise(resolve => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -92,6 +94,8 @@ export async function plainUser(server, token) {
     events,
     closed,
     send: (event, data) => frame([event, data]),
+    /** A raw text frame, as a mini-program's bare `send("hi")`. */
+    sendRaw: text => ws.send(text),
     /** weroll's compact form as a plain frame: ["m", [event, data]]. */
     sendCompact: (event, data) => frame(['m', [event, data]]),
     request: (event, data) => withTimeout(new Promise(resolve => {

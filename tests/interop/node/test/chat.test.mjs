@@ -107,6 +107,10 @@ describe('chat, one process', () => {
     assert.deepEqual(await ann.waitFor('chat', l => l.from === 'ben'), { from: 'ben', text: 'plain compact', room: null });
     ben.send('say', { text: 'plain full' });
     await cat.waitFor('chat', l => l.text === 'plain full');
+    // A raw text frame (the last seed's mini-program client) is a group message too.
+    ben.sendRaw('raw hello');
+    assert.deepEqual(await ann.waitFor('chat', l => l.text === 'raw hello'), { from: 'ben', text: 'raw hello', room: null });
+    await ben.waitFor('chat', l => l.text === 'raw hello');
 
     // Private: only the addressee.
     assert.equal(await ben.request('whisper', { to: 'ann', text: 'psst' }), true);
