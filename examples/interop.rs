@@ -19,6 +19,7 @@
 //! | (connect) | emits `welcome` `{id, ns, auth}` |
 //! | `echo` | emits `echo` back with the same arguments (binary included) |
 //! | `ack-echo` | acks with the same arguments (binary included) |
+//! | `recovered` | acks whether the socket came back with connection state recovery (`CONNECTION_STATE_RECOVERY=1`) |
 //! | `server-ack` `{event?, data, timeoutMs}` | `emit_with_ack_timeout(event, data)` to the client, then reports `{ok:true, reply}` or `{ok:false, error}` as the ack reply, or as the event `server-ack-result` if no ack was asked |
 //! | `server-ack-binary` | sends `ask-binary` with a binary argument and an ack; reports the client's whole reply as the event `server-ack-binary-result` |
 //! | `binary` | emits `binary` back with the same payload and acks `{attachments: n}` |
@@ -67,6 +68,11 @@ use serde_json::{json, Value};
 /// Server-wide counter for the `State<T>` extractor.
 #[derive(Clone, Default)]
 struct Counter(Arc<AtomicU64>);
+
+/// Whether the socket came back with connection state recovery (the recovery tests).
+async fn recovered(socket: Socket) -> bool {
+    socket.recovered()
+}
 
 async fn welcome(socket: Socket) {
     let _ = socket.emit(
@@ -312,13 +318,17 @@ const PAGE: &str = include_str!("../tests/interop/browser/page.html");
 async fn main() -> std::io::Result<()> {
     realtime::logging::init_with("warn");
 
-    let mut config = Config::default().with_allow_eio3(true); // socket.io-client 2.x too
-                                                              // The heartbeat tests run a copy with a short heartbeat.
+    // socket.io-client 2.x too. The heartbeat tests run a copy with a short heartbeat.
+    let mut config = Config::default().with_allow_eio3(true);
     if let Some(ms) = env_ms("PING_INTERVAL_MS") {
         config = config.with_ping_interval(ms);
     }
     if let Some(ms) = env_ms("PING_TIMEOUT_MS") {
         config = config.with_ping_timeout(ms);
+    }
+    // The recovery tests run a copy with connection state recovery on.
+    if std::env::var("CONNECTION_STATE_RECOVERY").is_ok_and(|v| v == "1") {
+        config = config.with_connection_state_recovery(realtime::config::Recovery::default());
     }
     // The client bundle at /socket.io/socket.io.js (and .min.js, the maps) when installed.
     let bundle = client_bundle_path();
@@ -333,6 +343,7 @@ async fn main() -> std::io::Result<()> {
         .namespace("/", |ns| {
             ns.on_connect(welcome)
                 .on("echo", echo)
+                .on("recovered", recovered)
                 .on("ack-echo", ack_echo)
                 .on("server-ack", server_ack)
                 .on("server-ack-binary", server_ack_binary)

@@ -85,6 +85,39 @@ pub struct Config {
     /// directory (Node's `serveClient`), with an `ETag` and `304 Not Modified`. `None` (the
     /// default): those requests are 404. Read once, when the server is built.
     pub serve_client: Option<std::path::PathBuf>,
+    /// Connection state recovery (socket.io 4.6+'s `connectionStateRecovery`): a client that
+    /// drops and comes back within the window gets the broadcasts it missed, its socket id,
+    /// rooms and data. `None` (the default, as in Node): off. See [`Recovery`].
+    pub connection_state_recovery: Option<Recovery>,
+}
+
+/// How connection state recovery behaves (socket.io's `connectionStateRecovery`). Each
+/// namespace keeps the broadcasts it sent (event packets without an ack and not volatile,
+/// each with an offset the client remembers) for `max_disconnection_duration`, at most
+/// `max_packets` of them and `max_bytes` in all; a client away longer, or whose last offset
+/// is no longer kept, connects as a new socket (`recovered() == false`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// How long a disconnected socket's state is kept. Default 2 minutes (Node's).
+    pub max_disconnection_duration: Duration,
+    /// Skip connection middleware for a recovered socket. Default true (Node's).
+    pub skip_middlewares: bool,
+    /// Broadcasts kept per namespace, at most. Default 10 000.
+    pub max_packets: usize,
+    /// Bytes of broadcasts kept per namespace, at most. Default 16 MiB.
+    pub max_bytes: usize,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_packets: 10_000,
+            max_bytes: 16 << 20,
+        }
+    }
 }
 
 impl Default for Config {
@@ -114,6 +147,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             allow_eio3: false,
             serve_client: None,
+            connection_state_recovery: None,
         }
     }
 }
@@ -180,6 +214,12 @@ impl Config {
         hook: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
         self.allow_request = Some(Arc::new(hook));
+        self
+    }
+
+    /// Turns on connection state recovery ([`Config::connection_state_recovery`]).
+    pub fn with_connection_state_recovery(mut self, recovery: Recovery) -> Self {
+        self.connection_state_recovery = Some(recovery);
         self
     }
 

@@ -414,7 +414,10 @@ impl Core {
         auth: Option<Map<String, Value>>,
     ) -> Option<Socket> {
         match self.namespace_for(nsp) {
-            Some(ns) => Some(Socket::new(ns, Arc::clone(client), auth)),
+            Some(ns) => match restore(&ns, auth.as_ref()) {
+                Some(restored) => Some(restored_socket(ns, client, auth, restored)),
+                None => Some(Socket::new(ns, Arc::clone(client), auth)),
+            },
             None => {
                 tracing::debug!(nsp = %Preview(nsp), "CONNECT to unknown namespace");
                 refuse(client, nsp, &ConnectError::new("Invalid namespace"));
@@ -422,6 +425,57 @@ impl Core {
             }
         }
     }
+}
+
+/// Connection state recovery: the state saved under the `pid` of the CONNECT's auth, with
+/// the broadcasts after its `offset`, when recovery is on and both are there.
+fn restore(
+    ns: &super::namespace::Namespace,
+    auth: Option<&Map<String, Value>>,
+) -> Option<super::recovery::Restored> {
+    let log = ns.recovery.as_ref()?;
+    let auth = auth?;
+    let pid = auth.get("pid")?.as_str()?;
+    let offset = auth.get("offset")?.as_str()?;
+    log.restore(pid, offset).map(|mut restored| {
+        restored.pid = Some(Arc::from(pid));
+        restored
+    })
+}
+
+/// A socket that comes back: its old id, rooms and data, marked recovered, with what it
+/// missed waiting to go out before its CONNECT reply (see `accept`).
+fn restored_socket(
+    ns: Arc<super::namespace::Namespace>,
+    client: &Arc<Connection>,
+    auth: Option<Map<String, Value>>,
+    restored: super::recovery::Restored,
+) -> Socket {
+    let saved = restored.socket;
+    let Some(id) = crate::wire::payload::SocketId::parse(&saved.sid) else {
+        return Socket::new(ns, Arc::clone(client), auth);
+    };
+    let socket = Socket::with_id(id, ns, Arc::clone(client), auth);
+    let own = saved.sid.as_str();
+    socket.join(
+        saved
+            .rooms
+            .into_iter()
+            .filter(|r| &**r != own)
+            .collect::<Vec<_>>(),
+    );
+    if let Some(data) = saved.data {
+        socket.insert_extension(super::socket::SocketData(Arc::new(data)));
+    }
+    if let Some(pid) = restored.pid {
+        socket.insert_extension(super::socket::Pid(pid));
+    }
+    socket.insert_extension(super::socket::Recovered);
+    socket.insert_extension(super::socket::Missed(Arc::new(std::sync::Mutex::new(
+        restored.missed,
+    ))));
+    tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket recovered");
+    socket
 }
 
 /// Runs the connection middleware for a socket joining its namespace, server-wide first, in
@@ -450,7 +504,18 @@ async fn run_middleware(socket: &Socket) -> Result<(), ConnectError> {
 
 /// Admits a socket: its middleware accept it, or refuse it.
 async fn admit(client: Arc<Connection>, socket: Socket) {
-    if let Err(err) = run_middleware(&socket).await {
+    let skip = socket.recovered()
+        && socket
+            .namespace()
+            .recovery
+            .as_ref()
+            .is_some_and(|log| log.skip_middlewares());
+    let checked = if skip {
+        Ok(())
+    } else {
+        run_middleware(&socket).await
+    };
+    if let Err(err) = checked {
         tracing::debug!(ns = socket.ns(), error = %err, "connection refused by middleware");
         refuse(&client, socket.ns(), &err);
         socket.retire(); // rooms its middleware may have joined
@@ -521,7 +586,28 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
         // Socket.IO v4 (2.x clients): a bare CONNECT, no sid.
         client.send_text(packet::header(PacketKind::Connect, 0, socket.ns(), None));
     } else if client.codec == Codec::SocketIo {
-        let reply = serde_json::json!({ "sid": socket.id().as_str() });
+        // What a recovered socket missed goes first, then the reply (as in socket.io).
+        if let Some(super::socket::Missed(missed)) = socket.extension::<super::socket::Missed>() {
+            let missed = std::mem::take(&mut *missed.lock().unwrap_or_else(|e| e.into_inner()));
+            for frames in &missed {
+                socket.deliver(frames, false);
+            }
+        }
+        let reply = match socket.namespace().recovery {
+            Some(_) => {
+                let pid = match socket.extension::<super::socket::Pid>() {
+                    Some(super::socket::Pid(pid)) => pid,
+                    None => {
+                        let pid: Arc<str> =
+                            Arc::from(crate::wire::payload::SocketId::new().as_str());
+                        socket.insert_extension(super::socket::Pid(pid.clone()));
+                        pid
+                    }
+                };
+                serde_json::json!({ "sid": socket.id().as_str(), "pid": &*pid })
+            }
+            None => serde_json::json!({ "sid": socket.id().as_str() }),
+        };
         if let Ok(text) = packet::encode(PacketKind::Connect, 0, socket.ns(), None, &reply) {
             client.send_text(text);
         }

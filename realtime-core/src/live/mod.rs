@@ -25,6 +25,7 @@ pub mod gate;
 pub mod inbox;
 pub mod namespace;
 pub mod plain;
+pub(crate) mod recovery;
 pub mod request;
 pub mod rooms;
 pub mod socket;

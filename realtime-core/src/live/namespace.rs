@@ -199,6 +199,8 @@ pub struct Namespace {
     users: std::sync::atomic::AtomicUsize,
     /// For a dynamic namespace that is removed once empty: how to remove it.
     on_empty: Option<EmptyHook>,
+    /// Connection state recovery's log of broadcasts and dropped sockets, when it is on.
+    pub(crate) recovery: Option<super::recovery::RecoveryLog>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -222,10 +224,15 @@ impl Namespace {
             def,
             sockets: DashMap::new(),
             rooms: RoomIndex::new(),
-            shared,
+            shared: shared.clone(),
             next_ack: std::sync::atomic::AtomicU64::new(0),
             users: std::sync::atomic::AtomicUsize::new(0),
             on_empty,
+            recovery: shared
+                .config
+                .connection_state_recovery
+                .clone()
+                .map(super::recovery::RecoveryLog::new),
         })
     }
 
@@ -407,8 +414,62 @@ impl Namespace {
         opts: &BroadcastOptions,
     ) -> Result<usize, EmitError> {
         let recipients = self.recipients(opts);
-        self.deliver_to(&recipients, event, payload, opts.volatile, None)?;
+        match &self.recovery {
+            // Recoverable: encoded once with its offset appended (for Socket.IO clients,
+            // which remember it), and kept for the sockets that may come back.
+            Some(log) if !opts.volatile => {
+                let offset = log.next_offset();
+                let with_offset = payload.clone().arg(offset.to_string())?;
+                let sio = self.encode(Codec::SocketIo, event, &with_offset, None)?;
+                log.keep(offset, opts, &sio);
+                self.send_frames(&recipients, &sio, event, payload, None, false);
+            }
+            _ => self.deliver_to(&recipients, event, payload, opts.volatile, None)?,
+        }
         Ok(recipients.len())
+    }
+
+    fn encode(
+        &self,
+        codec: Codec,
+        event: &str,
+        payload: &Payload,
+        ack_id: Option<u64>,
+    ) -> Result<Frames, EmitError> {
+        Ok(codec::encode_event(
+            codec,
+            &self.name,
+            event,
+            payload.raw_args(),
+            payload.binary(),
+            ack_id,
+        )?)
+    }
+
+    /// Sends `sio` to the Socket.IO recipients, and `payload` encoded for plain clients to
+    /// the plain ones (encoded only if there is one).
+    fn send_frames(
+        &self,
+        recipients: &[Socket],
+        sio: &Frames,
+        event: &str,
+        payload: &Payload,
+        ack_id: Option<u64>,
+        volatile: bool,
+    ) {
+        let plain: std::sync::OnceLock<Option<Frames>> = std::sync::OnceLock::new();
+        for socket in recipients {
+            match socket.codec() {
+                Codec::SocketIo => socket.deliver(sio, volatile),
+                Codec::Plain => {
+                    let frames = plain
+                        .get_or_init(|| self.encode(Codec::Plain, event, payload, ack_id).ok());
+                    if let Some(frames) = frames {
+                        socket.deliver(frames, volatile);
+                    }
+                }
+            }
+        }
     }
 
     /// Delivers an event to `recipients`: encoded once per codec in use, the bytes shared by
@@ -421,28 +482,8 @@ impl Namespace {
         volatile: bool,
         ack_id: Option<u64>,
     ) -> Result<(), EmitError> {
-        let encode = |codec| {
-            codec::encode_event(
-                codec,
-                &self.name,
-                event,
-                payload.raw_args(),
-                payload.binary(),
-                ack_id,
-            )
-        };
-        let sio: Frames = encode(Codec::SocketIo)?;
-        let plain: std::sync::OnceLock<Option<Frames>> = std::sync::OnceLock::new();
-        for socket in recipients {
-            match socket.codec() {
-                Codec::SocketIo => socket.deliver(&sio, volatile),
-                Codec::Plain => {
-                    if let Some(frames) = plain.get_or_init(|| encode(Codec::Plain).ok()) {
-                        socket.deliver(frames, volatile);
-                    }
-                }
-            }
-        }
+        let sio = self.encode(Codec::SocketIo, event, payload, ack_id)?;
+        self.send_frames(recipients, &sio, event, payload, ack_id, volatile);
         tracing::trace!(
             ns = %self.name,
             event,

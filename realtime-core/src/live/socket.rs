@@ -135,8 +135,18 @@ impl Socket {
         conn: Arc<Connection>,
         auth: Option<Map<String, Value>>,
     ) -> Socket {
+        Socket::with_id(SocketId::new(), ns, conn, auth)
+    }
+
+    /// A socket with a given id: a recovered one keeps the id it had.
+    pub(crate) fn with_id(
+        id: SocketId,
+        ns: Arc<Namespace>,
+        conn: Arc<Connection>,
+        auth: Option<Map<String, Value>>,
+    ) -> Socket {
         Socket(Arc::new(SocketInner {
-            id: SocketId::new(),
+            id,
             ns,
             conn,
             auth: auth.unwrap_or_default(),
@@ -623,14 +633,48 @@ impl Socket {
     /// Cleans up after the socket left, whatever the cause, exactly once: rooms, namespace
     /// membership, pending acks; then runs the namespace's disconnect handler.
     pub(crate) fn on_disconnect(&self, reason: &'static str) {
+        // What connection state recovery keeps, read before retiring empties the rooms.
+        let saved = self.recovery_state(reason);
         if !self.retire() {
             return;
+        }
+        if let (Some((pid, rooms, data)), Some(log)) = (saved, &self.0.ns.recovery) {
+            log.save(&pid, self.id().as_str().to_owned(), rooms, data);
         }
         tracing::debug!(socket = %self.id(), ns = self.ns(), reason, "socket disconnected");
         let ns = &self.0.ns;
         ns.remove_socket(self.id());
         self.lock_acks().clear();
         self.run_lifecycle(Lifecycle::Disconnect, Value::from(reason));
+    }
+
+    /// The private id, rooms (its own id's first) and data connection state recovery keeps
+    /// for a socket that drops for `reason`, when recovery is on and the reason is one a
+    /// client comes back from (as in socket.io: not a deliberate disconnect).
+    fn recovery_state(&self, reason: &str) -> Option<(Arc<str>, Vec<Room>, Option<Value>)> {
+        self.0.ns.recovery.as_ref()?;
+        const RECOVERABLE: [&str; 5] = [
+            "transport close",
+            "transport error",
+            "ping timeout",
+            "forced close",
+            "server shutting down",
+        ];
+        if !RECOVERABLE.contains(&reason) || !self.connected() {
+            return None;
+        }
+        let Pid(pid) = self.extension::<Pid>()?;
+        let mut rooms = vec![Room::from(self.id().as_str())];
+        rooms.extend(self.rooms());
+        let data = self.extension::<SocketData>().map(|d| (*d.0).clone());
+        Some((pid, rooms, data))
+    }
+
+    /// Whether this socket is a client coming back with connection state recovery: same
+    /// id, rooms and data as before it dropped, and the broadcasts it missed delivered
+    /// before its CONNECT reply (socket.io's `socket.recovered`).
+    pub fn recovered(&self) -> bool {
+        self.extension::<Recovered>().is_some()
     }
 
     /// Runs `step` after every handler queued so far for this connection has started, and
@@ -793,7 +837,7 @@ enum AckWaiter {
 /// The value of `Socket::set_data`, kept with the socket's extensions (no cost to sockets
 /// without data).
 #[derive(Clone)]
-struct SocketData(Arc<Value>);
+pub(crate) struct SocketData(pub(crate) Arc<Value>);
 
 /// socket.io's `socket.handshake` for a connection's request and a socket's auth.
 fn handshake(request: &RequestHead, auth: &Map<String, Value>) -> Handshake {
@@ -863,3 +907,15 @@ fn unwrap_compact(event: String, mut payload: Payload) -> (String, Payload) {
     payload.splice_first(inner);
     (name, payload)
 }
+
+/// A socket's private id for connection state recovery (sent in its CONNECT reply as `pid`).
+#[derive(Clone)]
+pub(crate) struct Pid(pub(crate) Arc<str>);
+
+/// Marks a socket recovered (see [`Socket::recovered`]).
+#[derive(Clone)]
+pub(crate) struct Recovered;
+
+/// The broadcasts a recovered socket missed, sent before its CONNECT reply.
+#[derive(Clone)]
+pub(crate) struct Missed(pub(crate) Arc<Mutex<Vec<crate::wire::codec::Frames>>>);
