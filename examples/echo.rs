@@ -110,6 +110,8 @@ async fn main() -> std::io::Result<()> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let rt = Realtime::builder()
         .allow_eio3(true) // socket.io-client 2.x pages connect too
+        // A page that drops and comes back within 2 minutes misses nothing.
+        .connection_state_recovery(realtime::config::Recovery::default())
         .on("message", shout)
         // With REDIS_URL set, copies of this server on other ports form one cluster.
         .adapter_from_env()

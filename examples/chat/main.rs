@@ -301,6 +301,9 @@ async fn main() -> std::io::Result<()> {
     let mut builder = Realtime::builder()
         // socket.io-client 2.x pages (the seeds') connect too.
         .allow_eio3(true)
+        // A Socket.IO page that drops (a phone changing networks) and comes back within 2
+        // minutes gets the messages it missed, with its rooms (`socket.recovered()`).
+        .connection_state_recovery(realtime::config::Recovery::default())
         // Every connection, Socket.IO or plain, shows a token in its query string first.
         .middleware(
             Jwt::hs256(secret.as_bytes())

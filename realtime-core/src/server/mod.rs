@@ -151,6 +151,12 @@ impl RealtimeBuilder {
         self
     }
 
+    /// Turns on connection state recovery: [`Config::connection_state_recovery`].
+    pub fn connection_state_recovery(mut self, recovery: crate::config::Recovery) -> Self {
+        self.config.connection_state_recovery = Some(recovery);
+        self
+    }
+
     /// Serves the socket.io client bundle from `dir` (a `socket.io-client` package's
     /// `dist/`) at `/socket.io/socket.io.js`, `.min.js` and their maps:
     /// [`Config::serve_client`]. `build()` fails if `dir` has no readable `socket.io.js`.
