@@ -70,8 +70,8 @@ use serde_json::{json, Value};
 struct Counter(Arc<AtomicU64>);
 
 /// Whether the socket came back with connection state recovery (the recovery tests).
-async fn recovered(socket: Socket) -> bool {
-    socket.recovered()
+async fn recovered(realtime::Recovered(recovered): realtime::Recovered) -> bool {
+    recovered
 }
 
 async fn welcome(socket: Socket) {

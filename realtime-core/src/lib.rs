@@ -71,7 +71,10 @@ pub use config::Config;
 pub use engine::CloseReason;
 pub use handler::{
     call::{Handler, Middleware},
-    extract::{AckSender, Bin, Data, Event, Extension, FromEvent, FromEventParts, State, TryData},
+    extract::{
+        AckSender, Bin, Data, Event, Extension, FromEvent, FromEventParts, Recovered, State,
+        TryData,
+    },
     listeners::ListenerError,
     reply::{IntoReply, Reply},
     routes::NamespaceBuilder,

@@ -229,6 +229,19 @@ impl FromEventParts for Event {
     }
 }
 
+/// Whether the socket came back with connection state recovery (its id, rooms and data
+/// restored, the broadcasts it missed delivered): [`Socket::recovered`]. Most useful in a
+/// connect handler, to skip what a fresh connection needs (a welcome, a snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered(pub bool);
+
+impl FromEventParts for Recovered {
+    type Rejection = std::convert::Infallible;
+    fn from_event_parts(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+        Ok(Recovered(ctx.socket.recovered()))
+    }
+}
+
 /// Replies to the client's ack. If the client asked for none, sending does nothing.
 /// Taking an `AckSender` means the handler's return value no longer answers the ack.
 #[derive(Debug)]
