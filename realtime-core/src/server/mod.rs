@@ -556,7 +556,9 @@ impl Realtime {
             move |request: Request, next: axum::middleware::Next| {
                 let (core, path) = (core.clone(), path.clone());
                 async move {
-                    if request.uri().path() == &*path && is_websocket_upgrade(request.headers()) {
+                    if request.uri().path() == &*path
+                        && crate::websocket::upgrade::asks_for_websocket(request.headers())
+                    {
                         crate::live::plain::handle(core, request).await
                     } else {
                         next.run(request).await
@@ -655,12 +657,4 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Whether a request asks to become a WebSocket (`Upgrade: websocket`, any case).
-fn is_websocket_upgrade(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }

@@ -72,6 +72,12 @@ fn lists(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// Whether a request asks to become a WebSocket (`Upgrade: websocket`, in any case and
+/// among other tokens).
+pub(crate) fn asks_for_websocket(headers: &HeaderMap) -> bool {
+    lists(headers, header::UPGRADE, "websocket")
+}
+
 impl WebSocketUpgrade {
     /// Checks that `parts` is a WebSocket opening handshake and takes its upgrade.
     pub(crate) fn from_request(
@@ -82,7 +88,7 @@ impl WebSocketUpgrade {
             return Err(NotAnUpgrade::Method);
         }
         let h = &parts.headers;
-        if !lists(h, header::CONNECTION, "upgrade") || !lists(h, header::UPGRADE, "websocket") {
+        if !lists(h, header::CONNECTION, "upgrade") || !asks_for_websocket(h) {
             return Err(NotAnUpgrade::Headers);
         }
         if h.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
