@@ -437,10 +437,7 @@ fn restore(
     let auth = auth?;
     let pid = auth.get("pid")?.as_str()?;
     let offset = auth.get("offset")?.as_str()?;
-    log.restore(pid, offset).map(|mut restored| {
-        restored.pid = Some(Arc::from(pid));
-        restored
-    })
+    log.restore(pid, offset)
 }
 
 /// A socket that comes back: its old id, rooms and data, marked recovered, with what it
@@ -467,9 +464,7 @@ fn restored_socket(
     if let Some(data) = saved.data {
         socket.insert_extension(super::socket::SocketData(Arc::new(data)));
     }
-    if let Some(pid) = restored.pid {
-        socket.insert_extension(super::socket::Pid(pid));
-    }
+    socket.insert_extension(super::socket::Pid(restored.pid));
     socket.insert_extension(super::socket::Recovered);
     socket.insert_extension(super::socket::Missed(Arc::new(std::sync::Mutex::new(
         restored.missed,

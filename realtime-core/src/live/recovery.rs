@@ -47,7 +47,7 @@ pub(crate) struct Restored {
     pub(crate) socket: SavedSocket,
     pub(crate) missed: Vec<Frames>,
     /// The private id it was saved under (kept: the client keeps using it).
-    pub(crate) pid: Option<std::sync::Arc<str>>,
+    pub(crate) pid: std::sync::Arc<str>,
 }
 
 struct Kept {
@@ -182,7 +182,7 @@ impl RecoveryLog {
         Some(Restored {
             socket: saved,
             missed,
-            pid: None,
+            pid: pid.into(),
         })
     }
 }
