@@ -89,12 +89,19 @@ fn javascript(body: impl IntoResponse) -> Response {
     ([(header::CONTENT_TYPE, "application/javascript")], body).into_response()
 }
 
-fn load_socket_io_client() -> Option<Bytes> {
-    let mut path = match std::env::var_os("SOCKET_IO_CLIENT_DIST") {
+/// Where the Socket.IO client is: what `SOCKET_IO_CLIENT_DIST` names (a bundle, or the
+/// `dist` directory holding them), by default the `dist` directory `npm ci` installs in
+/// `tests/interop/node`. Both the `/vendor` route and `/socket.io/socket.io.js` read it.
+pub fn socket_io_client_dist() -> PathBuf {
+    match std::env::var_os("SOCKET_IO_CLIENT_DIST") {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/interop/node/node_modules/socket.io-client/dist"),
-    };
+    }
+}
+
+fn load_socket_io_client() -> Option<Bytes> {
+    let mut path = socket_io_client_dist();
     if path.is_dir() {
         path.push("socket.io.min.js");
     }

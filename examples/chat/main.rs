@@ -269,19 +269,16 @@ async fn who(socket: Socket) -> Vec<String> {
     online_names(socket.namespace()).await
 }
 
-/// The socket.io client bundle to serve at `/socket.io/socket.io.js`: the directory
-/// `SOCKET_IO_CLIENT_DIST` names (or the directory of the file it names, as the page's
-/// `/vendor` route reads it), else the one the interop tests install (after `npm ci` in
-/// `tests/interop/node`); none when that directory has no `socket.io.js` (those paths are
-/// then 404, and the page's bundle comes from the CDN).
+/// The socket.io client bundle to serve at `/socket.io/socket.io.js`: the directory of
+/// [`http::socket_io_client_dist`] (or the directory of the file it names); none when that
+/// directory has no `socket.io.js` (those paths are then 404, and the page's bundle comes
+/// from the CDN).
 fn client_dist() -> Option<std::path::PathBuf> {
-    let dir = match std::env::var_os("SOCKET_IO_CLIENT_DIST") {
-        Some(p) if std::path::Path::new(&p).is_file() => {
-            std::path::Path::new(&p).parent()?.to_path_buf()
-        }
-        Some(p) => std::path::PathBuf::from(p),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/interop/node/node_modules/socket.io-client/dist"),
+    let path = http::socket_io_client_dist();
+    let dir = if path.is_file() {
+        path.parent()?.to_path_buf()
+    } else {
+        path
     };
     dir.join("socket.io.js").is_file().then_some(dir)
 }
