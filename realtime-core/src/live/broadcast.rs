@@ -138,6 +138,13 @@ impl BroadcastOperator {
         self.ns.cluster().filter(|_| !self.opts.local)
     }
 
+    /// Whether this broadcast is stored in the cluster for connection state recovery:
+    /// recovery keeps its history there, and the broadcast may be recovered (not volatile;
+    /// a broadcast with acks never is).
+    fn stored(&self) -> bool {
+        self.ns.recovery_in_cluster() && !self.opts.volatile
+    }
+
     /// Sends `event` with one argument to every recipient. The packet is encoded once per
     /// protocol in use and its bytes are shared by all recipients; other nodes get one
     /// message.
@@ -147,6 +154,24 @@ impl BroadcastOperator {
 
     /// Sends a payload (several arguments, binary attachments) to every recipient.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        if let Some(cluster) = self.cluster().filter(|_| self.stored()) {
+            // Connection state recovery across nodes: the adapter stores the broadcast and
+            // delivers it here too, with the offset it was stored under (every node's
+            // clients then see one offset per broadcast, in one order).
+            let packet = self.ns.cluster_packet(event, payload.clone());
+            let (ns, opts) = (self.ns.clone(), self.opts.clone());
+            let (event, payload) = (event.to_owned(), payload.clone());
+            cluster.broadcast_stored(
+                &packet,
+                &self.opts,
+                Box::new(move || {
+                    if let Err(err) = ns.deliver_stored(&event, &payload, &opts, None) {
+                        tracing::warn!(ns = ns.name(), event, %err, "cannot deliver a broadcast");
+                    }
+                }),
+            );
+            return Ok(());
+        }
         self.ns.deliver(event, payload, &self.opts)?;
         if let Some(cluster) = self.cluster() {
             cluster.broadcast(&self.ns.cluster_packet(event, payload.clone()), &self.opts);

@@ -194,6 +194,25 @@ impl ServerResponses {
     }
 }
 
+/// What a socket that dropped leaves for its return, when connection state recovery keeps
+/// it in the cluster's store (socket.io's `Session`: Node nodes write and read this shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionState {
+    /// Its socket id.
+    pub sid: String,
+    /// Its private id: what the client presents to come back.
+    pub pid: String,
+    /// Its rooms, its own id's first.
+    pub rooms: Vec<String>,
+    /// Its application data ([`Socket::set_data`]); `null` when it has none.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// Delivers a broadcast on this node without an offset: what an adapter that stores
+/// broadcasts calls when it cannot store one (see [`ClusterAdapter::broadcast_stored`]).
+pub type Undelivered = Box<dyn FnOnce() + Send>;
+
 /// The cross-node work of a cluster: one per server, shared by its namespaces.
 ///
 /// Fire-and-forget operations (`broadcast`, `add_sockets`, ...) are synchronous and must be
@@ -251,6 +270,62 @@ pub trait ClusterAdapter: Send + Sync + 'static {
     ) -> ClusterFuture<Result<ServerResponses, ClusterError>>;
     /// How many nodes serve `nsp`, this one included.
     fn server_count(&self, nsp: &str) -> ClusterFuture<Result<usize, ClusterError>>;
+
+    /// Whether this adapter keeps broadcasts and sessions for connection state recovery
+    /// across nodes (a client may come back to any node). When it does and recovery is on,
+    /// recoverable broadcasts go through [`broadcast_stored`](Self::broadcast_stored) and
+    /// sessions through [`save_session`](Self::save_session),
+    /// [`restore_session`](Self::restore_session) and [`replay`](Self::replay); otherwise
+    /// each node keeps its own history in memory (a client must come back to the same
+    /// node).
+    fn stores_sessions(&self) -> bool {
+        false
+    }
+    /// Stores a recoverable broadcast and sends it to every node, this one included: the
+    /// adapter delivers it here through [`LocalNode::broadcast_stored`] with the offset it
+    /// was stored under, in the store's order (so every node's clients see one offset per
+    /// broadcast). If it cannot be stored, `undelivered` delivers it here without one.
+    fn broadcast_stored(
+        &self,
+        packet: &ClusterPacket,
+        opts: &BroadcastOptions,
+        undelivered: Undelivered,
+    ) {
+        self.broadcast(packet, opts);
+        undelivered();
+    }
+    /// Keeps a dropped socket's session for `ttl`.
+    fn save_session(&self, nsp: &str, session: SessionState, ttl: Duration) {
+        let _ = (nsp, session, ttl);
+    }
+    /// Takes the session saved under `pid` (a session is restored once), if the broadcast
+    /// at `offset` is still stored (else the client would miss what was dropped): `None`
+    /// makes the client a new socket.
+    fn restore_session(
+        &self,
+        nsp: &str,
+        pid: &str,
+        offset: &str,
+    ) -> ClusterFuture<Option<SessionState>> {
+        let _ = (nsp, pid, offset);
+        Box::pin(async { None })
+    }
+    /// Runs `join` (which makes a recovered socket a recipient of what this node delivers
+    /// next) in step with [`LocalNode::broadcast_stored`] deliveries, then reads the
+    /// broadcasts after `after` up to the last one delivered here before `join` that a
+    /// socket in `rooms` would have received, in order, each with its offset as its last
+    /// argument: every broadcast reaches the socket once, live or replayed.
+    fn replay(
+        &self,
+        nsp: &str,
+        rooms: &[Room],
+        after: &str,
+        join: &mut dyn FnMut(),
+    ) -> ClusterFuture<Vec<ClusterPacket>> {
+        let _ = (nsp, rooms, after);
+        join();
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// This node, as its cluster adapter sees it: how other nodes' broadcasts and requests are
@@ -297,6 +372,18 @@ impl LocalNode {
     pub fn broadcast(&self, packet: &ClusterPacket, opts: &BroadcastOptions) {
         if let Some(ns) = self.namespace(&packet.nsp) {
             if let Err(err) = ns.deliver(&packet.event, &packet.payload, opts) {
+                tracing::warn!(ns = %packet.nsp, event = %packet.event, %err, "cannot deliver a broadcast from another node");
+            }
+        }
+    }
+
+    /// Delivers another node's broadcast that the cluster stored under `offset` (see
+    /// [`ClusterAdapter::broadcast_stored`]): with connection state recovery on, each
+    /// recipient here gets that offset with it.
+    pub fn broadcast_stored(&self, packet: &ClusterPacket, opts: &BroadcastOptions, offset: &str) {
+        if let Some(ns) = self.namespace(&packet.nsp) {
+            if let Err(err) = ns.deliver_stored(&packet.event, &packet.payload, opts, Some(offset))
+            {
                 tracing::warn!(ns = %packet.nsp, event = %packet.event, %err, "cannot deliver a broadcast from another node");
             }
         }

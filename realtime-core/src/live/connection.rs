@@ -380,8 +380,19 @@ impl Core {
             );
             return Ok(());
         }
-        let Some(socket) = self.new_socket(client, nsp, auth) else {
-            return Ok(());
+        let socket = match self.new_socket(client, nsp, auth) {
+            NewSocket::Ready(socket) => socket,
+            NewSocket::Refused => return Ok(()),
+            NewSocket::Restoring(restoring) => {
+                client.admitting.fetch_add(1, Ordering::AcqRel);
+                let client = Arc::clone(client);
+                tokio::spawn(async move {
+                    let socket = restoring.socket(&client).await;
+                    admit(Arc::clone(&client), socket).await;
+                    client.admitting.fetch_sub(1, Ordering::AcqRel);
+                });
+                return Ok(());
+            }
         };
         if socket.namespace().def.middleware.is_empty() && self.shared.middleware.is_empty() {
             // No middleware: accept synchronously, so an event the client sends right after
@@ -401,43 +412,91 @@ impl Core {
     /// Joins namespace `nsp` and returns once the socket is accepted or refused (plain
     /// WebSocket connections, which join exactly one namespace as they open).
     pub(crate) async fn connect_and_wait(self: &Arc<Self>, client: &Arc<Connection>, nsp: &str) {
-        if let Some(socket) = self.new_socket(client, nsp, None) {
-            admit(Arc::clone(client), socket).await;
-        }
+        let socket = match self.new_socket(client, nsp, None) {
+            NewSocket::Ready(socket) => socket,
+            NewSocket::Refused => return,
+            NewSocket::Restoring(restoring) => restoring.socket(client).await,
+        };
+        admit(Arc::clone(client), socket).await;
     }
 
-    /// A socket for `nsp`, or `None` after refusing an unknown namespace.
+    /// A socket for `nsp`: a new one, one recovered from this node's memory, one being
+    /// recovered from the cluster's store, or none after refusing an unknown namespace.
     fn new_socket(
         &self,
         client: &Arc<Connection>,
         nsp: &str,
         auth: Option<Map<String, Value>>,
-    ) -> Option<Socket> {
-        match self.namespace_for(nsp) {
-            Some(ns) => match restore(&ns, auth.as_ref()) {
-                Some(restored) => Some(restored_socket(ns, client, auth, restored)),
-                None => Some(Socket::new(ns, Arc::clone(client), auth)),
-            },
-            None => {
-                tracing::debug!(nsp = %Preview(nsp), "CONNECT to unknown namespace");
-                refuse(client, nsp, &ConnectError::new("Invalid namespace"));
-                None
-            }
+    ) -> NewSocket {
+        let Some(ns) = self.namespace_for(nsp) else {
+            tracing::debug!(nsp = %Preview(nsp), "CONNECT to unknown namespace");
+            refuse(client, nsp, &ConnectError::new("Invalid namespace"));
+            return NewSocket::Refused;
+        };
+        let Some((pid, offset)) = recovery_request(&ns, auth.as_ref()) else {
+            return NewSocket::Ready(Socket::new(ns, Arc::clone(client), auth));
+        };
+        if let Some(cluster) = ns.cluster().filter(|_| ns.recovery_in_cluster()) {
+            let restoring = cluster.restore_session(ns.name(), &pid, &offset);
+            return NewSocket::Restoring(Restoring {
+                ns,
+                auth,
+                offset,
+                restoring,
+            });
+        }
+        let restored = ns.recovery.as_ref().and_then(|log| log.take(&pid, &offset));
+        NewSocket::Ready(match restored {
+            Some(restored) => restored_socket(ns, client, auth, restored),
+            None => Socket::new(ns, Arc::clone(client), auth),
+        })
+    }
+}
+
+/// What [`Core::new_socket`] makes of a CONNECT.
+enum NewSocket {
+    Ready(Socket),
+    Refused,
+    Restoring(Restoring),
+}
+
+/// A socket whose session is being looked up in the cluster's store.
+struct Restoring {
+    ns: Arc<super::namespace::Namespace>,
+    auth: Option<Map<String, Value>>,
+    /// The client's last offset.
+    offset: String,
+    restoring: super::cluster::ClusterFuture<Option<super::cluster::SessionState>>,
+}
+
+impl Restoring {
+    /// The recovered socket, or a new one when there was nothing to recover.
+    async fn socket(self, client: &Arc<Connection>) -> Socket {
+        let Restoring {
+            ns,
+            auth,
+            offset,
+            restoring,
+        } = self;
+        let found = restoring.await;
+        match found.and_then(|s| super::recovery::Restored::from_cluster(s, &offset)) {
+            Some(restored) => restored_socket(ns, client, auth, restored),
+            None => Socket::new(ns, Arc::clone(client), auth),
         }
     }
 }
 
-/// Connection state recovery: the state saved under the `pid` of the CONNECT's auth, with
-/// the broadcasts after its `offset`, when recovery is on and both are there.
-fn restore(
+/// Connection state recovery: the `pid` and `offset` of the CONNECT's auth, when recovery
+/// is on and both are there.
+fn recovery_request(
     ns: &super::namespace::Namespace,
     auth: Option<&Map<String, Value>>,
-) -> Option<super::recovery::Restored> {
-    let log = ns.recovery.as_ref()?;
+) -> Option<(String, String)> {
+    ns.recovery.as_ref()?;
     let auth = auth?;
     let pid = auth.get("pid")?.as_str()?;
     let offset = auth.get("offset")?.as_str()?;
-    log.restore(pid, offset)
+    Some((pid.to_owned(), offset.to_owned()))
 }
 
 /// A socket that comes back: its old id, rooms and data, marked recovered, with what it
@@ -466,9 +525,7 @@ fn restored_socket(
     }
     socket.insert_extension(super::socket::Pid(restored.pid));
     socket.insert_extension(super::socket::Recovered);
-    socket.insert_extension(super::socket::Missed(Arc::new(std::sync::Mutex::new(
-        restored.missed,
-    ))));
+    socket.insert_extension(super::socket::ReplayFrom(restored.from));
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket recovered");
     socket
 }
@@ -549,7 +606,8 @@ pub(crate) fn refuse(client: &Connection, nsp: &str, err: &ConnectError) {
 
 /// Makes the socket live: visible to the namespace, answered with CONNECT, then announced to
 /// the connect handler. The order matters: the reply is queued before anything the connect
-/// handler emits, and the socket is registered before the client can act on the reply.
+/// handler emits, and the socket is registered before the client can act on the reply. A
+/// recovered socket first gets what it missed (see [`Replay`]).
 pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
     if client.session.is_closed() || !client.add_socket(socket.clone()) {
         socket.retire();
@@ -559,7 +617,13 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
         client.remove_socket(socket.ns());
         return;
     }
-    socket.namespace().insert_socket(socket.clone());
+    let replay = match socket.extension::<super::socket::ReplayFrom>() {
+        Some(super::socket::ReplayFrom(from)) => Some(Replay::start(&socket, from)),
+        None => {
+            socket.namespace().insert_socket(socket.clone());
+            None
+        }
+    };
     if !socket.connected() {
         // Disconnected between the two steps above: its cleanup ran before the insert.
         socket.namespace().remove_socket(socket.id());
@@ -577,17 +641,102 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
         );
         return;
     }
+    match replay {
+        None => announce(client, &socket),
+        Some(Replay::Ready(missed)) => {
+            socket.release(|| {
+                for frames in &missed {
+                    socket.deliver_missed(frames);
+                }
+                announce(client, &socket);
+            });
+        }
+        Some(Replay::Later(reading)) => {
+            let client = Arc::clone(client);
+            tokio::spawn(async move {
+                let missed = reading.await;
+                socket.release(|| {
+                    for frames in &missed {
+                        socket.deliver_missed(frames);
+                    }
+                    announce(&client, &socket);
+                });
+            });
+        }
+    }
+}
+
+/// What a recovered socket missed while it was away, read as it joins its namespace (so
+/// that each broadcast reaches it once: live if sent after it joined, else replayed).
+/// Broadcasts to it are held back until the replay and its CONNECT reply are out.
+enum Replay {
+    /// Read from this node's memory.
+    Ready(Vec<crate::wire::codec::Frames>),
+    /// Being read from the cluster's store.
+    Later(super::cluster::ClusterFuture<Vec<crate::wire::codec::Frames>>),
+}
+
+impl Replay {
+    /// Joins the socket to its namespace in step with the broadcasts, and reads what it
+    /// missed since `from`.
+    fn start(socket: &Socket, from: super::recovery::Offset) -> Replay {
+        let ns = socket.namespace().clone();
+        let mut rooms = vec![super::rooms::Room::from(socket.id().as_str())];
+        rooms.extend(socket.rooms());
+        let join = || {
+            socket.hold();
+            ns.insert_socket(socket.clone());
+        };
+        match (from, &ns.recovery, ns.cluster()) {
+            (super::recovery::Offset::Memory(after), Some(log), _) => {
+                Replay::Ready(log.replay(after, &rooms, join))
+            }
+            (super::recovery::Offset::Cluster(after), _, Some(cluster)) => {
+                let mut join = Some(join);
+                let reading = cluster.replay(ns.name(), &rooms, &after, &mut || {
+                    if let Some(join) = join.take() {
+                        join();
+                    }
+                });
+                if let Some(join) = join {
+                    // An adapter that did not call it: joined now, nothing can be replayed
+                    // in step.
+                    join();
+                }
+                Replay::Later(Box::pin(async move {
+                    let packets = reading.await;
+                    packets
+                        .iter()
+                        .filter_map(|p| {
+                            let encoded = crate::wire::codec::encode_event(
+                                Codec::SocketIo,
+                                ns.name(),
+                                &p.event,
+                                p.payload.raw_args(),
+                                p.payload.binary(),
+                                None,
+                            );
+                            encoded
+                                .map_err(|err| tracing::warn!(ns = ns.name(), event = %p.event, %err, "a missed broadcast cannot be encoded; skipped"))
+                                .ok()
+                        })
+                        .collect()
+                }))
+            }
+            _ => {
+                join();
+                Replay::Ready(Vec::new())
+            }
+        }
+    }
+}
+
+/// Sends the CONNECT reply and announces the socket to its connect handler.
+fn announce(client: &Arc<Connection>, socket: &Socket) {
     if client.codec == Codec::SocketIo && client.session.protocol() == Protocol::V3 {
         // Socket.IO v4 (2.x clients): a bare CONNECT, no sid.
         client.send_text(packet::header(PacketKind::Connect, 0, socket.ns(), None));
     } else if client.codec == Codec::SocketIo {
-        // What a recovered socket missed goes first, then the reply (as in socket.io).
-        if let Some(super::socket::Missed(missed)) = socket.extension::<super::socket::Missed>() {
-            let missed = std::mem::take(&mut *missed.lock().unwrap_or_else(|e| e.into_inner()));
-            for frames in &missed {
-                socket.deliver(frames, false);
-            }
-        }
         let reply = match socket.namespace().recovery {
             Some(_) => {
                 let pid = match socket.extension::<super::socket::Pid>() {
@@ -610,6 +759,6 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
     socket.run_lifecycle(Lifecycle::Connect, Value::Object(socket.auth().clone()));
     if let Some(gate) = &socket.namespace().def.gate {
-        gate.on_connected(&socket);
+        gate.on_connected(socket);
     }
 }

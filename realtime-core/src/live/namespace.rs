@@ -201,6 +201,10 @@ pub struct Namespace {
     on_empty: Option<EmptyHook>,
     /// Connection state recovery's log of broadcasts and dropped sockets, when it is on.
     pub(crate) recovery: Option<super::recovery::RecoveryLog>,
+    /// Whether recovery's history and sessions live in the cluster adapter's store rather
+    /// than in `recovery`'s memory (see [`ClusterAdapter::stores_sessions`]): then a client
+    /// may come back to any node.
+    recovery_in_cluster: bool,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -233,6 +237,8 @@ impl Namespace {
                 .connection_state_recovery
                 .clone()
                 .map(super::recovery::RecoveryLog::new),
+            recovery_in_cluster: shared.config.connection_state_recovery.is_some()
+                && shared.cluster.as_ref().is_some_and(|c| c.stores_sessions()),
         })
     }
 
@@ -406,6 +412,34 @@ impl Namespace {
         }
     }
 
+    /// Whether connection state recovery keeps its history and sessions in the cluster
+    /// adapter's store (a client may come back to any node).
+    pub(crate) fn recovery_in_cluster(&self) -> bool {
+        self.recovery_in_cluster
+    }
+
+    /// Delivers a broadcast the cluster stored under `offset` to the local sockets `opts`
+    /// selects: with recovery on, encoded once with the offset appended (what Socket.IO
+    /// clients remember). Without an offset (not stored), delivered as any broadcast.
+    pub(crate) fn deliver_stored(
+        &self,
+        event: &str,
+        payload: &Payload,
+        opts: &BroadcastOptions,
+        offset: Option<&str>,
+    ) -> Result<usize, EmitError> {
+        let recipients = self.recipients(opts);
+        match offset {
+            Some(offset) if self.recovery.is_some() && !opts.volatile => {
+                let with_offset = payload.clone().arg(offset)?;
+                let sio = self.encode(Codec::SocketIo, event, &with_offset, None)?;
+                self.send_frames(&recipients, &sio, event, payload, None, false);
+            }
+            _ => self.deliver_to(&recipients, event, payload, opts.volatile, None)?,
+        }
+        Ok(recipients.len())
+    }
+
     /// Delivers an event to the local sockets `opts` selects. Returns how many it reached.
     pub(crate) fn deliver(
         &self,
@@ -413,20 +447,27 @@ impl Namespace {
         payload: &Payload,
         opts: &BroadcastOptions,
     ) -> Result<usize, EmitError> {
-        let recipients = self.recipients(opts);
         match &self.recovery {
             // Recoverable: encoded once with its offset appended (for Socket.IO clients,
-            // which remember it), and kept for the sockets that may come back.
-            Some(log) if !opts.volatile => {
-                let offset = log.next_offset();
-                let with_offset = payload.clone().arg(offset.to_string())?;
-                let sio = self.encode(Codec::SocketIo, event, &with_offset, None)?;
-                log.keep(offset, opts, &sio);
+            // which remember it), and kept for the sockets that may come back; its
+            // recipients are picked under the log's lock (see `RecoveryLog`). (With the
+            // history in the cluster, offsets come from there: `deliver_stored`.)
+            Some(log) if !opts.volatile && !self.recovery_in_cluster => {
+                let (recipients, sio) = log.record(opts, |offset| {
+                    let recipients = self.recipients(opts);
+                    let with_offset = payload.clone().arg(offset.to_string())?;
+                    let sio = self.encode(Codec::SocketIo, event, &with_offset, None)?;
+                    Ok::<_, EmitError>(((recipients, sio.clone()), sio))
+                })?;
                 self.send_frames(&recipients, &sio, event, payload, None, false);
+                Ok(recipients.len())
             }
-            _ => self.deliver_to(&recipients, event, payload, opts.volatile, None)?,
+            _ => {
+                let recipients = self.recipients(opts);
+                self.deliver_to(&recipients, event, payload, opts.volatile, None)?;
+                Ok(recipients.len())
+            }
         }
-        Ok(recipients.len())
     }
 
     fn encode(

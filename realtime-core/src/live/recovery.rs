@@ -17,16 +17,16 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Mutex,
-    },
+    sync::{Arc, Mutex},
     time::Instant,
 };
 
 use serde_json::Value;
 
-use super::rooms::{BroadcastOptions, Room};
+use super::{
+    cluster::SessionState,
+    rooms::{BroadcastOptions, Room},
+};
 use crate::{config::Recovery, wire::codec::Frames};
 
 /// What a dropped socket leaves behind for its return.
@@ -41,13 +41,42 @@ pub(crate) struct SavedSocket {
     disconnected_at: Instant,
 }
 
-/// A recovered socket's state and the frames it missed, in order.
+/// The last offset a client saw: where its replay starts.
+#[derive(Debug, Clone)]
+pub(crate) enum Offset {
+    /// In this node's memory.
+    Memory(u64),
+    /// In the cluster adapter's store (a stream entry id for the Redis streams adapter).
+    Cluster(Arc<str>),
+}
+
+/// A socket coming back: its saved state, and where what it missed starts. What it missed
+/// is read when it joins its namespace (see [`RecoveryLog::replay`]), so that nothing sent
+/// in between is lost.
 #[derive(Debug)]
 pub(crate) struct Restored {
     pub(crate) socket: SavedSocket,
-    pub(crate) missed: Vec<Frames>,
     /// The private id it was saved under (kept: the client keeps using it).
-    pub(crate) pid: std::sync::Arc<str>,
+    pub(crate) pid: Arc<str>,
+    pub(crate) from: Offset,
+}
+
+impl Restored {
+    /// A session the cluster's store gave back for a client whose last offset was
+    /// `offset`; `None` if its socket id is not one (written by something else).
+    pub(crate) fn from_cluster(session: SessionState, offset: &str) -> Option<Restored> {
+        crate::wire::payload::SocketId::parse(&session.sid)?;
+        Some(Restored {
+            socket: SavedSocket {
+                sid: session.sid,
+                rooms: session.rooms.into_iter().map(Room::from).collect(),
+                data: Some(session.data).filter(|d| !d.is_null()),
+                disconnected_at: Instant::now(),
+            },
+            pid: session.pid.into(),
+            from: Offset::Cluster(offset.into()),
+        })
+    }
 }
 
 struct Kept {
@@ -61,15 +90,21 @@ struct Kept {
 
 #[derive(Default)]
 struct Inner {
+    /// The offset of the next broadcast.
+    next: u64,
     kept: VecDeque<Kept>,
     bytes: usize,
     saved: HashMap<String, SavedSocket>,
 }
 
 /// One namespace's recovery state.
+///
+/// One lock orders everything: a broadcast takes its offset, picks its recipients and is
+/// kept under it ([`record`](Self::record)); a recovered socket joins the namespace and
+/// reads what it missed under it ([`replay`](Self::replay)). So every broadcast either
+/// picked the socket as a recipient or is in its replay, never both, never neither.
 pub(crate) struct RecoveryLog {
     config: Recovery,
-    next: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -83,8 +118,10 @@ impl RecoveryLog {
     pub(crate) fn new(config: Recovery) -> RecoveryLog {
         RecoveryLog {
             config,
-            next: AtomicU64::new(1),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                next: 1,
+                ..Inner::default()
+            }),
         }
     }
 
@@ -92,22 +129,30 @@ impl RecoveryLog {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How long a dropped socket's state is kept.
+    pub(crate) fn max_disconnection_duration(&self) -> std::time::Duration {
+        self.config.max_disconnection_duration
+    }
+
     /// Whether middleware is skipped for a recovered socket.
     pub(crate) fn skip_middlewares(&self) -> bool {
         self.config.skip_middlewares
     }
 
-    /// The next broadcast's offset.
-    pub(crate) fn next_offset(&self) -> u64 {
-        self.next.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Keeps a broadcast (already encoded with its offset) for the sockets that may come
-    /// back.
-    pub(crate) fn keep(&self, offset: u64, opts: &BroadcastOptions, frames: &Frames) {
-        let bytes: usize = frames.iter().map(|f| f.len()).sum::<usize>() + 64;
+    /// Records a broadcast: `send` gets its offset and returns what it needs to send it
+    /// (its recipients, say) and its frames, encoded once with the offset, which are kept
+    /// for the sockets that may come back. Nothing is kept if `send` fails.
+    pub(crate) fn record<R, E>(
+        &self,
+        opts: &BroadcastOptions,
+        send: impl FnOnce(u64) -> Result<(R, Frames), E>,
+    ) -> Result<R, E> {
         let now = Instant::now();
         let mut inner = self.lock();
+        let offset = inner.next;
+        let (out, frames) = send(offset)?;
+        inner.next += 1;
+        let bytes: usize = frames.iter().map(|f| f.len()).sum::<usize>() + 64;
         let mut except = opts.except.to_vec();
         if let Some(id) = opts.except_socket {
             except.push(Room::from(id.as_str()));
@@ -117,11 +162,12 @@ impl RecoveryLog {
             at: now,
             rooms: opts.rooms.to_vec(),
             except,
-            frames: frames.clone(),
+            frames,
             bytes,
         });
         inner.bytes += bytes;
         self.prune(&mut inner, now);
+        Ok(out)
     }
 
     /// Drops what is too old or past the bounds.
@@ -160,36 +206,42 @@ impl RecoveryLog {
         self.prune(&mut inner, now);
     }
 
-    /// The state saved under `pid` and the broadcasts after `offset` it would have
-    /// received; `None` when there is no such state, it expired, or the offset is no longer
-    /// kept (the client then connects as a new socket). The state is taken: a `pid` is
-    /// recovered once.
-    pub(crate) fn restore(&self, pid: &str, offset: &str) -> Option<Restored> {
+    /// Takes the state saved under `pid` if the client may come back: it did within
+    /// `max_disconnection_duration`, and its last `offset` is still kept (else it would
+    /// miss what was dropped). `None` makes it a new socket. A `pid` is recovered once.
+    pub(crate) fn take(&self, pid: &str, offset: &str) -> Option<Restored> {
         let offset: u64 = offset.parse().ok()?;
         let mut inner = self.lock();
         let saved = inner.saved.remove(pid)?;
         if saved.disconnected_at.elapsed() > self.config.max_disconnection_duration {
             return None;
         }
-        let start = inner.kept.iter().position(|k| k.offset == offset)?;
-        let missed = inner
+        let kept = inner.kept.iter().any(|k| k.offset == offset) || offset + 1 == inner.next;
+        kept.then(|| Restored {
+            socket: saved,
+            pid: pid.into(),
+            from: Offset::Memory(offset),
+        })
+    }
+
+    /// Runs `join` (which makes the socket a recipient of what comes next) and returns the
+    /// broadcasts after `after` that a socket in `rooms` would have received, in order.
+    pub(crate) fn replay(&self, after: u64, rooms: &[Room], join: impl FnOnce()) -> Vec<Frames> {
+        let inner = self.lock();
+        join();
+        inner
             .kept
             .iter()
-            .skip(start + 1)
-            .filter(|k| was_for(&saved.rooms, &k.rooms, &k.except))
+            .filter(|k| k.offset > after)
+            .filter(|k| was_for(rooms, &k.rooms, &k.except))
             .map(|k| k.frames.clone())
-            .collect();
-        Some(Restored {
-            socket: saved,
-            missed,
-            pid: pid.into(),
-        })
+            .collect()
     }
 }
 
 /// Whether a broadcast to `rooms` except `except` reached a socket in `socket_rooms`
 /// (socket.io's `shouldIncludePacket`).
-fn was_for(socket_rooms: &[Room], rooms: &[Room], except: &[Room]) -> bool {
+pub(crate) fn was_for(socket_rooms: &[Room], rooms: &[Room], except: &[Room]) -> bool {
     let included = rooms.is_empty() || socket_rooms.iter().any(|r| rooms.contains(r));
     let excluded = socket_rooms.iter().any(|r| except.contains(r));
     included && !excluded
@@ -214,39 +266,55 @@ mod tests {
         }
     }
 
+    fn record(log: &RecoveryLog, opts: &BroadcastOptions, text: &str) -> u64 {
+        log.record(opts, |offset| Ok::<_, ()>((offset, frames(text))))
+            .unwrap()
+    }
+
+    fn texts(missed: &[Frames]) -> Vec<String> {
+        missed
+            .iter()
+            .map(|f| match &f[0] {
+                Frame::Text(t) => t.to_string(),
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
     #[test]
     fn restores_what_the_socket_missed_in_order_once() {
         let log = RecoveryLog::new(Recovery::default());
-        let o1 = log.next_offset();
-        log.keep(o1, &opts(&[], &[]), &frames("1"));
-        log.save(
-            "p",
-            "sid".into(),
-            vec![Room::from("sid"), Room::from("a")],
-            None,
-        );
-        for (text, rooms, except) in [
+        let o1 = record(&log, &opts(&[], &[]), "1");
+        let rooms = vec![Room::from("sid"), Room::from("a")];
+        log.save("p", "sid".into(), rooms.clone(), None);
+        for (text, to, except) in [
             ("all", &[][..], &[][..]),
             ("room a", &["a"][..], &[][..]),
             ("room b", &["b"][..], &[][..]),
             ("all but a", &[][..], &["a"][..]),
             ("to me", &["sid"][..], &[][..]),
         ] {
-            let o = log.next_offset();
-            log.keep(o, &opts(rooms, except), &frames(text));
+            record(&log, &opts(to, except), text);
         }
-        let restored = log.restore("p", &o1.to_string()).unwrap();
-        let texts: Vec<String> = restored
-            .missed
-            .iter()
-            .map(|f| match &f[0] {
-                Frame::Text(t) => t.to_string(),
-                _ => unreachable!(),
-            })
-            .collect();
-        assert_eq!(texts, ["all", "room a", "to me"]);
+        let restored = log.take("p", &o1.to_string()).unwrap();
         assert_eq!(restored.socket.sid, "sid");
-        assert!(log.restore("p", &o1.to_string()).is_none(), "once");
+        let Offset::Memory(after) = restored.from else {
+            unreachable!()
+        };
+        let mut joined = false;
+        let missed = log.replay(after, &restored.socket.rooms, || joined = true);
+        assert!(joined);
+        assert_eq!(texts(&missed), ["all", "room a", "to me"]);
+        assert!(log.take("p", &o1.to_string()).is_none(), "once");
+    }
+
+    #[test]
+    fn a_client_that_missed_nothing_comes_back() {
+        let log = RecoveryLog::new(Recovery::default());
+        let last = record(&log, &opts(&[], &[]), "1");
+        log.save("p", "sid".into(), vec![Room::from("sid")], None);
+        let restored = log.take("p", &last.to_string()).unwrap();
+        assert!(log.replay(last, &restored.socket.rooms, || {}).is_empty());
     }
 
     #[test]
@@ -255,15 +323,23 @@ mod tests {
             max_packets: 2,
             ..Recovery::default()
         });
-        let first = log.next_offset();
-        log.keep(first, &opts(&[], &[]), &frames("1"));
+        let first = record(&log, &opts(&[], &[]), "1");
         for _ in 0..3 {
-            let o = log.next_offset();
-            log.keep(o, &opts(&[], &[]), &frames("x"));
+            record(&log, &opts(&[], &[]), "x");
         }
         log.save("p", "sid".into(), vec![], None);
-        assert!(log.restore("p", &first.to_string()).is_none());
-        assert!(log.restore("unknown", "1").is_none());
-        assert!(log.restore("p", "not a number").is_none());
+        assert!(log.take("p", &first.to_string()).is_none());
+        assert!(log.take("unknown", "1").is_none());
+        log.save("q", "sid".into(), vec![], None);
+        assert!(log.take("q", "not a number").is_none());
+    }
+
+    #[test]
+    fn a_failed_broadcast_takes_no_offset() {
+        let log = RecoveryLog::new(Recovery::default());
+        assert!(log
+            .record(&opts(&[], &[]), |_| Err::<((), Frames), _>("no"))
+            .is_err());
+        assert_eq!(record(&log, &opts(&[], &[]), "1"), 1);
     }
 }

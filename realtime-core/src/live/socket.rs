@@ -112,6 +112,10 @@ pub(crate) struct SocketInner {
     pub(crate) listeners: Mutex<Option<Box<Listeners>>>,
     /// Whether `listeners` may hold any: spares every event of the other sockets the lock.
     has_listeners: std::sync::atomic::AtomicBool,
+    /// Whether broadcasts to this socket are held back (in its [`Held`] extension) until
+    /// what it missed while away has been sent: a recovered socket between joining its
+    /// namespace and its replay. One load per delivery for every other socket.
+    holding: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Socket {
@@ -157,6 +161,7 @@ impl Socket {
             gate_state: std::sync::OnceLock::new(),
             listeners: Mutex::new(None),
             has_listeners: std::sync::atomic::AtomicBool::new(false),
+            holding: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -224,6 +229,9 @@ impl Socket {
 
     /// Sends `event` with one argument to this client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        if let Some(to_me) = self.kept_for_recovery() {
+            return to_me.emit(event, data);
+        }
         self.send_frames(codec::encode_event_one(
             self.codec(),
             self.ns(),
@@ -235,6 +243,9 @@ impl Socket {
 
     /// Sends `event` with any number of arguments and binary attachments.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        if let Some(to_me) = self.kept_for_recovery() {
+            return to_me.emit_payload(event, payload);
+        }
         self.send_frames(codec::encode_event(
             self.codec(),
             self.ns(),
@@ -243,6 +254,23 @@ impl Socket {
             payload.binary(),
             None,
         )?)
+    }
+
+    /// With connection state recovery on, what is sent to this client alone is kept for its
+    /// return like any broadcast (as in socket.io, where `socket.emit` then becomes a
+    /// broadcast to the socket's own room): a broadcast to this socket, on this node only
+    /// unless recovery's history lives in the cluster.
+    fn kept_for_recovery(&self) -> Option<super::broadcast::BroadcastOperator> {
+        let ns = &self.0.ns;
+        if ns.recovery.is_none() || !self.connected() {
+            return None;
+        }
+        let to_me = ns.to(self.id());
+        Some(if ns.recovery_in_cluster() {
+            to_me
+        } else {
+            to_me.local()
+        })
     }
 
     /// Sends `event` and drops it if the client's queue is full, without closing the client
@@ -436,11 +464,63 @@ impl Socket {
 
     /// Queues already-encoded frames (a broadcast's shared bytes).
     pub(crate) fn deliver(&self, frames: &[Frame], volatile: bool) {
+        if self.0.holding.load(Ordering::Acquire) && self.held_back(frames, volatile) {
+            return;
+        }
+        self.deliver_now(frames, volatile);
+    }
+
+    fn deliver_now(&self, frames: &[Frame], volatile: bool) {
         if volatile {
             self.session().send_all_volatile(frames);
         } else {
             let _ = self.session().send_all(frames);
         }
+    }
+
+    /// Holds back broadcasts to this socket until [`release`](Self::release): set before a
+    /// recovered socket joins its namespace, so that what reaches it from then on goes out
+    /// after what it missed.
+    pub(crate) fn hold(&self) {
+        self.insert_extension(Held(Arc::new(Mutex::new(Some(Vec::new())))));
+        self.0.holding.store(true, Ordering::Release);
+    }
+
+    /// Keeps `frames` for [`release`](Self::release) if broadcasts are held back; `false`
+    /// when they no longer are (the caller sends them).
+    fn held_back(&self, frames: &[Frame], volatile: bool) -> bool {
+        let Some(Held(held)) = self.extension::<Held>() else {
+            return false;
+        };
+        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.as_mut() {
+            Some(queue) => {
+                queue.push((frames.iter().cloned().collect(), volatile));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs `first` (which sends what the socket missed, and its CONNECT reply), then sends
+    /// the broadcasts held back meanwhile, in order, and stops holding. Broadcasts arriving
+    /// during this wait for it, so none can overtake.
+    pub(crate) fn release(&self, first: impl FnOnce()) {
+        let Some(Held(held)) = self.extension::<Held>() else {
+            first();
+            return;
+        };
+        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+        first();
+        for (frames, volatile) in held.take().unwrap_or_default() {
+            self.deliver_now(&frames, volatile);
+        }
+        self.0.holding.store(false, Ordering::Release);
+    }
+
+    /// Sends frames now, past any hold (a recovered socket's missed broadcasts).
+    pub(crate) fn deliver_missed(&self, frames: &[Frame]) {
+        self.deliver_now(frames, false);
     }
 
     /// weroll's `clientID`: the id [`Socket::send_to`] reaches this socket by. It is the
@@ -639,7 +719,20 @@ impl Socket {
             return;
         }
         if let (Some((pid, rooms, data)), Some(log)) = (saved, &self.0.ns.recovery) {
-            log.save(&pid, self.id().as_str().to_owned(), rooms, data);
+            let ns = &self.0.ns;
+            match ns.cluster().filter(|_| ns.recovery_in_cluster()) {
+                Some(cluster) => cluster.save_session(
+                    ns.name(),
+                    super::cluster::SessionState {
+                        sid: self.id().as_str().to_owned(),
+                        pid: pid.to_string(),
+                        rooms: rooms.iter().map(|r| r.to_string()).collect(),
+                        data: data.unwrap_or(Value::Null),
+                    },
+                    log.max_disconnection_duration(),
+                ),
+                None => log.save(&pid, self.id().as_str().to_owned(), rooms, data),
+            }
         }
         tracing::debug!(socket = %self.id(), ns = self.ns(), reason, "socket disconnected");
         let ns = &self.0.ns;
@@ -916,6 +1009,12 @@ pub(crate) struct Pid(pub(crate) Arc<str>);
 #[derive(Clone)]
 pub(crate) struct Recovered;
 
-/// The broadcasts a recovered socket missed, sent before its CONNECT reply.
+/// Where a recovered socket's replay starts: the last offset it saw.
 #[derive(Clone)]
-pub(crate) struct Missed(pub(crate) Arc<Mutex<Vec<crate::wire::codec::Frames>>>);
+pub(crate) struct ReplayFrom(pub(crate) super::recovery::Offset);
+
+/// Broadcasts held back while a recovered socket's missed ones are sent (see
+/// [`Socket::hold`]); `None` once released.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+struct Held(Arc<Mutex<Option<Vec<(crate::wire::codec::Frames, bool)>>>>);
