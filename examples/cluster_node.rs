@@ -10,6 +10,10 @@
 //! ```
 //!
 //! Without `REDIS_URL` it is a cluster of one: every operation still works, for this node.
+//! `REDIS_ADAPTER=streams` joins with the Redis streams adapter (Node's
+//! `@socket.io/redis-streams-adapter`) instead of the pub/sub one, and
+//! `CONNECTION_STATE_RECOVERY=1` turns connection state recovery on (with the streams
+//! adapter, a client may come back to any node).
 //!
 //! On connect a socket stores `{name, node}` as its data (`name` from the handshake auth)
 //! and gets `hello` `{id, node}`. Events (all answer with an ack):
@@ -27,6 +31,7 @@
 //! | `server-emit` `{event, data}` / `server-emit-ack` `{event, data}` | `server_side_emit` (and with acks: `{responses, expected}`) |
 //! | `broadcast-ack` `{rooms?, event, data, timeoutMs}` | `timeout(..).emit_with_ack(..)`: `{responses, expected, timedOut}` |
 //! | `stats` | the Redis adapter's counters |
+//! | `recovered` | whether the socket came back with connection state recovery |
 //!
 //! A server-side event `ping-nodes` from another node is answered with this node's name;
 //! any other server-side event is passed on to this node's sockets as `server-event`
@@ -35,8 +40,8 @@
 use std::{sync::Arc, time::Duration};
 
 use realtime::{
-    event, on_connect, AckSender, Data, Namespace, Realtime, RedisAdapter, ServerEvent, Socket,
-    State,
+    event, on_connect, AckSender, Data, Namespace, Realtime, RedisAdapter, RedisStreamsAdapter,
+    ServerEvent, Socket, State,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -47,7 +52,11 @@ struct NodeName(Arc<str>);
 
 /// The adapter, to report its counters.
 #[derive(Clone)]
-struct Adapter(Option<RedisAdapter>);
+enum Adapter {
+    None,
+    PubSub(RedisAdapter),
+    Streams(RedisStreamsAdapter),
+}
 
 #[on_connect]
 async fn connected(socket: Socket, State(node): State<NodeName>) {
@@ -291,19 +300,26 @@ async fn broadcast_ack(socket: Socket, ack: AckSender, Data(b): Data<BroadcastAc
 
 #[event("stats")]
 async fn stats(ack: AckSender, State(adapter): State<Adapter>) {
-    let _ = match adapter.0 {
-        Some(a) => {
-            let s = a.stats();
-            ack.send(&json!({
-                "published": s.published,
-                "dropped": s.dropped,
-                "received": s.received,
-                "malformed": s.malformed,
-                "resubscribed": s.resubscribed,
-            }))
-        }
+    let stats = match adapter {
+        Adapter::None => None,
+        Adapter::PubSub(a) => Some(a.stats()),
+        Adapter::Streams(a) => Some(a.stats()),
+    };
+    let _ = match stats {
+        Some(s) => ack.send(&json!({
+            "published": s.published,
+            "dropped": s.dropped,
+            "received": s.received,
+            "malformed": s.malformed,
+            "resubscribed": s.resubscribed,
+        })),
         None => ack.send(&Value::Null),
     };
+}
+
+#[event("recovered")]
+async fn recovered(socket: Socket, ack: AckSender) {
+    let _ = ack.send(&socket.recovered());
 }
 
 /// Server-side events of other nodes: `ping-nodes` is answered with this node's name; the
@@ -337,19 +353,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|_| format!("node-{port}"))
             .into(),
     );
-    let adapter = RedisAdapter::from_env().transpose()?;
+    let adapter = match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        None => Adapter::None,
+        Some(url) if std::env::var("REDIS_ADAPTER").is_ok_and(|a| a == "streams") => {
+            Adapter::Streams(RedisStreamsAdapter::new(&url)?)
+        }
+        Some(url) => Adapter::PubSub(RedisAdapter::new(&url)?),
+    };
     let handler = on_server_event(node.clone());
     let mut builder = Realtime::builder()
         .allow_eio3(true) // socket.io-client 2.x clients connect too
         .state(node.clone())
-        .state(Adapter(adapter.clone()))
+        .state(adapter.clone())
         .namespace("/", |ns| {
             ["ping-nodes", "hello", "news"]
                 .into_iter()
                 .fold(ns, |ns, event| ns.on_server_event(event, handler.clone()))
         });
-    if let Some(adapter) = adapter {
-        builder = builder.adapter(adapter);
+    builder = match adapter {
+        Adapter::None => builder,
+        Adapter::PubSub(a) => builder.adapter(a),
+        Adapter::Streams(a) => builder.adapter(a),
+    };
+    if std::env::var("CONNECTION_STATE_RECOVERY").is_ok_and(|v| v == "1") {
+        builder = builder.connection_state_recovery(realtime::config::Recovery::default());
     }
     let rt = builder.build()?;
     tracing::info!(node = &*node.0, port, "cluster node listening");

@@ -66,7 +66,7 @@ pub mod __private;
 /// agree on one version (two versions of axum in one program do not mix).
 pub use axum;
 #[cfg(feature = "redis")]
-pub use cluster::RedisAdapter;
+pub use cluster::{RedisAdapter, RedisStreamsAdapter};
 pub use config::Config;
 pub use engine::CloseReason;
 pub use handler::{

@@ -196,7 +196,7 @@ impl Response {
 /// message. Only the attachments the values refer to are kept, renumbered in order of first
 /// use: a `bin` elsewhere in the message (in the options, say) must not ride along to
 /// clients as an attachment nothing refers to.
-fn payload_with_binary(mut values: Vec<Value>, binary: &[Bytes]) -> Payload {
+pub(super) fn payload_with_binary(mut values: Vec<Value>, binary: &[Bytes]) -> Payload {
     if binary.is_empty() {
         return Payload::from_values(values);
     }
@@ -266,7 +266,7 @@ pub(crate) fn decode_broadcast(bytes: &[u8], nsp: &str) -> Result<Broadcast, Mes
 }
 
 /// `[event, ...args]` → a packet.
-fn event_packet(
+pub(super) fn event_packet(
     nsp: &str,
     data: &[Value],
     binary: &[Bytes],
@@ -288,7 +288,7 @@ fn event_packet(
 }
 
 /// `{rooms, except, flags}` → broadcast options.
-fn options(value: &Value) -> BroadcastOptions {
+pub(super) fn options(value: &Value) -> BroadcastOptions {
     BroadcastOptions {
         rooms: rooms(value.get("rooms")).into_iter().collect(),
         except: rooms(value.get("except")).into_iter().collect(),
@@ -355,7 +355,7 @@ fn request_id(body: &Value) -> Option<String> {
 }
 
 /// `[event, ...args]` of a packet, binary still as placeholders.
-fn packet_data(packet: &ClusterPacket) -> Value {
+pub(super) fn packet_data(packet: &ClusterPacket) -> Value {
     let mut data = Vec::with_capacity(packet.payload.len() + 1);
     data.push(Value::String(packet.event.clone()));
     // A payload's arguments are valid JSON by construction.
@@ -373,7 +373,7 @@ fn except_list(opts: &BroadcastOptions) -> SmallVec<[&str; 4]> {
 }
 
 /// `{rooms, except, flags}`.
-fn options_value(opts: &BroadcastOptions, flags: Value) -> Value {
+pub(super) fn options_value(opts: &BroadcastOptions, flags: Value) -> Value {
     json!({
         "rooms": opts.rooms.iter().map(|r| &**r).collect::<Vec<_>>(),
         "except": except_list(opts).as_slice(),
@@ -381,7 +381,7 @@ fn options_value(opts: &BroadcastOptions, flags: Value) -> Value {
     })
 }
 
-fn flags(opts: &BroadcastOptions) -> Value {
+pub(super) fn flags(opts: &BroadcastOptions) -> Value {
     let mut flags = Map::new();
     if opts.volatile {
         flags.insert("volatile".into(), Value::Bool(true));

@@ -19,13 +19,21 @@
 //! - `redis`: the adapter, its connections and its request bookkeeping.
 //! - `messages`: the reference adapter's channels and messages.
 //! - `msgpack`: msgpack as Node writes it ↔ payloads with binary attachments.
+//! - `streams`: [`RedisStreamsAdapter`], the cluster on Redis streams that also keeps
+//!   connection state recovery's history and sessions (Node's
+//!   `@socket.io/redis-streams-adapter`).
+//! - `shared`: what both adapters share (requests awaiting answers, the command
+//!   connection).
 
 mod messages;
 mod msgpack;
 mod redis;
+mod shared;
+mod streams;
 
 pub use self::redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterStats};
 pub use messages::Parser;
+pub use streams::{RedisStreamsAdapter, RedisStreamsAdapterConfig};
 
 #[doc(hidden)]
 pub mod fuzzing {

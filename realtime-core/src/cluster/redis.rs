@@ -9,18 +9,20 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex, OnceLock,
-    },
+    sync::{atomic::Ordering, Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::messages::{self, kind, Channels, Parser};
+use super::{
+    messages::{self, kind, Channels, Parser},
+    shared::{
+        lock, next_message, random_id, should_warn, Collected, Commands, Gathered, Requests, Stats,
+    },
+};
 use crate::{
     live::{
         cluster::{
@@ -134,14 +136,10 @@ struct Inner {
     outbox_rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     subscription_changes: mpsc::UnboundedSender<Change>,
     subscription_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
-    /// The command connection; `None` until connected, and after it failed.
-    connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
-    /// No new connection attempt before this (backoff while Redis is down).
-    reconnect_at: Mutex<Instant>,
-    reconnect_delay: Mutex<Duration>,
-    requests: Mutex<HashMap<String, Pending>>,
-    /// Broadcasts with acks this node sent, by request id: where their acks go.
-    ack_requests: Mutex<HashMap<String, AckSink>>,
+    /// Publishes and counts nodes.
+    commands: Commands,
+    /// Requests waiting for answers; broadcasts with acks waiting for acks.
+    requests: Requests,
     /// Whether the subscription is up, or why it is not.
     link: watch::Sender<Link>,
     stop: CancellationToken,
@@ -150,15 +148,6 @@ struct Inner {
     /// When a warning about dropped or malformed messages was last logged.
     last_drop_warning: Mutex<Option<Instant>>,
     last_malformed_warning: Mutex<Option<Instant>>,
-}
-
-#[derive(Default)]
-struct Stats {
-    published: AtomicU64,
-    dropped: AtomicU64,
-    received: AtomicU64,
-    malformed: AtomicU64,
-    resubscribed: AtomicU64,
 }
 
 /// A message for the publisher.
@@ -171,20 +160,6 @@ struct Outgoing {
 enum Change {
     Add(Channels),
     Remove(Channels),
-}
-
-/// A request of this node, gathering the other nodes' answers.
-struct Pending {
-    expected: usize,
-    answered: usize,
-    collected: Collected,
-    done: Option<oneshot::Sender<Collected>>,
-}
-
-enum Collected {
-    Sockets(Vec<SocketDetails>),
-    Rooms(Vec<Room>),
-    Answers(Vec<Payload>),
 }
 
 /// Messages published per round trip to Redis, at most.
@@ -200,9 +175,6 @@ enum Link {
     /// Closed for good.
     Closed(Arc<str>),
 }
-
-/// Warnings about dropped or malformed messages: at most one per this period.
-const WARNING_PERIOD: Duration = Duration::from_secs(10);
 
 impl RedisAdapter {
     /// An adapter for the Redis at `url` (`redis://host:port/db`), with Node's defaults.
@@ -222,6 +194,12 @@ impl RedisAdapter {
         })?;
         let (outbox, outbox_rx) = mpsc::channel(config.max_queued_messages.max(1));
         let (changes, changes_rx) = mpsc::unbounded_channel();
+        let commands = Commands::new(
+            client.clone(),
+            config.connect_timeout,
+            config.requests_timeout,
+            config.max_reconnect_delay,
+        );
         Ok(RedisAdapter {
             inner: Arc::new(Inner {
                 uid: random_id(6),
@@ -233,11 +211,8 @@ impl RedisAdapter {
                 outbox_rx: Mutex::new(Some(outbox_rx)),
                 subscription_changes: changes,
                 subscription_changes_rx: Mutex::new(Some(changes_rx)),
-                connection: tokio::sync::Mutex::new(None),
-                reconnect_at: Mutex::new(Instant::now()),
-                reconnect_delay: Mutex::new(Duration::ZERO),
-                requests: Mutex::new(HashMap::new()),
-                ack_requests: Mutex::new(HashMap::new()),
+                commands,
+                requests: Requests::default(),
                 link: watch::Sender::new(Link::Connecting),
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -262,29 +237,8 @@ impl RedisAdapter {
 
     /// What the adapter has done so far.
     pub fn stats(&self) -> RedisAdapterStats {
-        let s = &self.inner.stats;
-        RedisAdapterStats {
-            published: s.published.load(Ordering::Relaxed),
-            dropped: s.dropped.load(Ordering::Relaxed),
-            received: s.received.load(Ordering::Relaxed),
-            malformed: s.malformed.load(Ordering::Relaxed),
-            resubscribed: s.resubscribed.load(Ordering::Relaxed),
-        }
+        self.inner.stats.snapshot()
     }
-}
-
-/// `n` random alphanumeric characters.
-fn random_id(n: usize) -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..n)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Inner {
@@ -331,48 +285,6 @@ impl Inner {
         }
     }
 
-    /// The command connection, connecting if need be (not more often than the backoff
-    /// allows, so that a Redis that is down costs each publish batch nothing).
-    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, ClusterError> {
-        let mut slot = self.connection.lock().await;
-        if let Some(conn) = &*slot {
-            return Ok(conn.clone());
-        }
-        if Instant::now() < *lock(&self.reconnect_at) {
-            return Err(ClusterError::Unavailable(
-                "Redis is unreachable (waiting to reconnect)".into(),
-            ));
-        }
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(self.config.connect_timeout)
-            .set_response_timeout(self.config.requests_timeout);
-        match self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
-            Ok(conn) => {
-                *lock(&self.reconnect_delay) = Duration::ZERO;
-                *slot = Some(conn.clone());
-                Ok(conn)
-            }
-            Err(err) => {
-                let mut delay = lock(&self.reconnect_delay);
-                *delay =
-                    (*delay * 2).clamp(Duration::from_millis(100), self.config.max_reconnect_delay);
-                *lock(&self.reconnect_at) = Instant::now() + *delay;
-                Err(ClusterError::Unavailable(
-                    format!("cannot connect to Redis: {err}").into(),
-                ))
-            }
-        }
-    }
-
-    /// Forgets the command connection after an error; the next use reconnects.
-    async fn connection_failed(&self) {
-        *self.connection.lock().await = None;
-    }
-
     /// Publishes queued messages, a batch per round trip, in order.
     async fn run_publisher(self: Arc<Self>, mut outbox: mpsc::Receiver<Outgoing>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -384,7 +296,7 @@ impl Inner {
             if n == 0 {
                 break;
             }
-            match self.connection().await {
+            match self.commands.get().await {
                 Ok(mut conn) => {
                     let mut pipe = redis::pipe();
                     for m in &batch {
@@ -395,7 +307,7 @@ impl Inner {
                             self.stats.published.fetch_add(n as u64, Ordering::Relaxed);
                         }
                         Err(err) => {
-                            self.connection_failed().await;
+                            self.commands.failed().await;
                             self.dropped(n, &format!("publishing failed: {err}"));
                         }
                     }
@@ -722,7 +634,7 @@ impl Inner {
             Ok(r) => r,
             Err(err) => return self.malformed(channel, &err),
         };
-        if let Some(sink) = lock(&self.ack_requests).get(&response.request_id) {
+        if let Some(sink) = self.requests.acks(&response.request_id) {
             match response.kind {
                 Some(kind::BROADCAST_CLIENT_COUNT) => {
                     let n = response
@@ -739,45 +651,31 @@ impl Inner {
             }
             return;
         }
-        let mut requests = lock(&self.requests);
-        let Some(pending) = requests.get_mut(&response.request_id) else {
-            return; // another node's request, or one that timed out
-        };
-        pending.answered += 1;
-        match &mut pending.collected {
-            Collected::Sockets(sockets) => {
-                if let Some(list) = response.body.get("sockets").and_then(Value::as_array) {
-                    sockets.extend(
-                        list.iter().filter_map(|s| {
+        self.requests
+            .answer(&response.request_id, |collected| match collected {
+                Collected::Sockets(sockets) => {
+                    if let Some(list) = response.body.get("sockets").and_then(Value::as_array) {
+                        sockets.extend(list.iter().filter_map(|s| {
                             serde_json::from_value::<SocketDetails>(s.clone()).ok()
-                        }),
-                    );
+                        }));
+                    }
                 }
-            }
-            Collected::Rooms(rooms) => {
-                if let Some(list) = response.body.get("rooms").and_then(Value::as_array) {
-                    rooms.extend(list.iter().filter_map(|r| match r {
-                        Value::String(s) => Some(Room::from(s.as_str())),
-                        Value::Number(n) => Some(Room::from(n.to_string())),
-                        _ => None,
-                    }));
+                Collected::Rooms(rooms) => {
+                    if let Some(list) = response.body.get("rooms").and_then(Value::as_array) {
+                        rooms.extend(list.iter().filter_map(|r| match r {
+                            Value::String(s) => Some(Room::from(s.as_str())),
+                            Value::Number(n) => Some(Room::from(n.to_string())),
+                            _ => None,
+                        }));
+                    }
                 }
-            }
-            Collected::Answers(answers) => answers.push(response.payload("data")),
-        }
-        if pending.answered >= pending.expected {
-            if let Some(done) = requests.remove(&response.request_id).and_then(|mut p| {
-                let collected = std::mem::replace(&mut p.collected, Collected::Answers(Vec::new()));
-                p.done.take().map(|d| (d, collected))
-            }) {
-                let _ = done.0.send(done.1);
-            }
-        }
+                Collected::Answers(answers) => answers.push(response.payload("data")),
+            });
     }
 
     /// How many nodes serve `nsp`: subscribers of its request channel.
     async fn server_count(&self, nsp: &str) -> Result<usize, ClusterError> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.commands.get().await?;
         let channel = self.channels(nsp).request;
         let result: redis::RedisResult<(String, usize)> = redis::cmd("PUBSUB")
             .arg("NUMSUB")
@@ -787,7 +685,7 @@ impl Inner {
         match result {
             Ok((_, n)) => Ok(n),
             Err(err) => {
-                self.connection_failed().await;
+                self.commands.failed().await;
                 Err(ClusterError::Unavailable(
                     format!("cannot count nodes: {err}").into(),
                 ))
@@ -796,63 +694,24 @@ impl Inner {
     }
 
     /// Sends a request to the other nodes of `nsp` and gathers one answer from each.
-    /// Returns what was gathered and how many nodes were asked; on timeout, `Err` with
-    /// what was gathered so far.
     async fn request(
         self: &Arc<Self>,
         nsp: &str,
         empty: Collected,
         message: impl FnOnce(&str) -> Vec<u8>,
-    ) -> Result<(Collected, usize), (ClusterError, Option<Collected>)> {
+    ) -> Gathered {
         let expected = self
             .server_count(nsp)
             .await
             .map_err(|e| (e, None))?
             .saturating_sub(1);
-        if expected == 0 {
-            return Ok((empty, 0));
-        }
-        let id = random_id(12);
-        let (tx, rx) = oneshot::channel();
-        lock(&self.requests).insert(
-            id.clone(),
-            Pending {
-                expected,
-                answered: 0,
-                collected: empty,
-                done: Some(tx),
-            },
-        );
-        // Removes the entry however this ends.
-        struct Forget<'a>(&'a Inner, &'a str);
-        impl Drop for Forget<'_> {
-            fn drop(&mut self) {
-                lock(&self.0.requests).remove(self.1);
-            }
-        }
-        let forget = Forget(self, &id);
-        self.publish_waiting(self.channels(nsp).request, message(&id))
+        let channel = self.channels(nsp).request;
+        let timeout = self.config.requests_timeout;
+        self.requests
+            .gather(expected, empty, timeout, |id| {
+                self.publish_waiting(channel, message(&id))
+            })
             .await
-            .map_err(|e| (e, None))?;
-        match tokio::time::timeout(self.config.requests_timeout, rx).await {
-            Ok(Ok(collected)) => Ok((collected, expected)),
-            _ => {
-                let partial = lock(&self.requests).remove(&id);
-                drop(forget);
-                let (answered, collected) = match partial {
-                    Some(p) => (p.answered, Some(p.collected)),
-                    None => (0, None),
-                };
-                Err((
-                    ClusterError::Timeout {
-                        timeout: self.config.requests_timeout,
-                        expected,
-                        missing: expected.saturating_sub(answered),
-                    },
-                    collected,
-                ))
-            }
-        }
     }
 }
 
@@ -867,23 +726,6 @@ async fn unsubscribe(sink: &mut redis::aio::PubSubSink, c: &Channels) -> redis::
     sink.punsubscribe(c.broadcast_pattern()).await?;
     sink.unsubscribe(&[&c.request, &c.response, &c.specific_response])
         .await
-}
-
-/// The next message of the subscription; `None` once the connection is gone.
-async fn next_message(stream: &mut redis::aio::PubSubStream) -> Option<redis::Msg> {
-    use futures_core::Stream;
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
-}
-
-/// Whether a rate-limited warning may be logged now.
-fn should_warn(last: &Mutex<Option<Instant>>) -> bool {
-    let mut last = lock(last);
-    let now = Instant::now();
-    if last.is_some_and(|t| now.duration_since(t) < WARNING_PERIOD) {
-        return false;
-    }
-    *last = Some(now);
-    true
 }
 
 impl ClusterAdapter for RedisAdapter {
@@ -942,7 +784,7 @@ impl ClusterAdapter for RedisAdapter {
             inner
                 .link
                 .send_replace(Link::Closed("the adapter was closed".into()));
-            *inner.connection.lock().await = None;
+            inner.commands.failed().await;
         })
     }
 
@@ -976,7 +818,9 @@ impl ClusterAdapter for RedisAdapter {
     ) {
         let inner = &self.inner;
         let id = random_id(12);
-        lock(&inner.ack_requests).insert(id.clone(), acks);
+        inner
+            .requests
+            .expect_acks(id.clone(), acks, timeout, &inner.tasks);
         let message = messages::encode_broadcast_request(
             inner.config.parser,
             &inner.uid,
@@ -986,12 +830,6 @@ impl ClusterAdapter for RedisAdapter {
             timeout,
         );
         inner.publish(inner.channels(&packet.nsp).request, message);
-        // The acks' receiver stops waiting at the timeout; forget the request then too.
-        let me = inner.clone();
-        inner.tasks.spawn(async move {
-            tokio::time::sleep(timeout).await;
-            lock(&me.ack_requests).remove(&id);
-        });
     }
 
     fn add_sockets(&self, nsp: &str, opts: &BroadcastOptions, rooms: &[Room]) {

@@ -368,6 +368,14 @@ impl LocalNode {
         })
     }
 
+    /// Whether recoverable broadcasts of `nsp` wait for the offset the cluster stores them
+    /// under before they are delivered here (connection state recovery is on, with its
+    /// history in the cluster).
+    pub fn recovers_in_cluster(&self, nsp: &str) -> bool {
+        self.namespace(nsp)
+            .is_some_and(|ns| ns.recovery_in_cluster())
+    }
+
     /// Delivers another node's broadcast to the recipients here.
     pub fn broadcast(&self, packet: &ClusterPacket, opts: &BroadcastOptions) {
         if let Some(ns) = self.namespace(&packet.nsp) {

@@ -255,18 +255,28 @@ impl RealtimeBuilder {
         self
     }
 
-    /// Joins the cluster on the Redis that the `REDIS_URL` environment variable names
-    /// ([`RedisAdapter`](crate::RedisAdapter) with Node's defaults); without it, stays a single
-    /// node. How the examples become a cluster with no other change: start two copies on two
-    /// ports with the same `REDIS_URL`.
+    /// Joins the cluster on the Redis that the `REDIS_URL` environment variable names;
+    /// without it, stays a single node. `REDIS_ADAPTER` picks the adapter: `pubsub` (the
+    /// default, [`RedisAdapter`](crate::RedisAdapter), Node's `@socket.io/redis-adapter`)
+    /// or `streams` ([`RedisStreamsAdapter`](crate::RedisStreamsAdapter), Node's
+    /// `@socket.io/redis-streams-adapter`, which also keeps connection state recovery's
+    /// history and sessions in Redis), each with Node's defaults. How the examples become a
+    /// cluster with no other change: start two copies on two ports with the same
+    /// `REDIS_URL`.
     #[cfg(feature = "redis")]
     pub fn adapter_from_env(self) -> Result<Self, ClusterError> {
-        Ok(
-            match crate::cluster::RedisAdapter::from_env().transpose()? {
-                Some(adapter) => self.adapter(adapter),
-                None => self,
-            },
-        )
+        let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+            return Ok(self);
+        };
+        match std::env::var("REDIS_ADAPTER").as_deref() {
+            Ok("streams") => Ok(self.adapter(crate::cluster::RedisStreamsAdapter::new(&url)?)),
+            Ok("pubsub") | Ok("") | Err(_) => {
+                Ok(self.adapter(crate::cluster::RedisAdapter::new(&url)?))
+            }
+            Ok(other) => Err(ClusterError::Unavailable(
+                format!("REDIS_ADAPTER={other:?}: expected \"pubsub\" or \"streams\"").into(),
+            )),
+        }
     }
 
     /// [`adapter`](Self::adapter) with an adapter already shared.

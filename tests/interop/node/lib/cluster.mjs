@@ -53,14 +53,15 @@ export async function startRedis() {
 }
 
 /** A Rust cluster node (examples/cluster_node.rs) named `name` on the Redis at `redisUrl`. */
-export async function startRustNode(name, redisUrl) {
-  const server = await startServer({ bin: CLUSTER_NODE_BIN, env: { REDIS_URL: redisUrl, NODE_NAME: name } });
+export async function startRustNode(name, redisUrl, env = {}) {
+  const server = await startServer({ bin: CLUSTER_NODE_BIN, env: { REDIS_URL: redisUrl, NODE_NAME: name, ...env } });
   return { ...server, name, kind: 'rust' };
 }
 
-/** A Node socket.io 4.8 node with @socket.io/redis-adapter 8.x, same contract. */
-export async function startNodeNode(name, redisUrl) {
-  const server = await startServer({ bin: process.execPath, args: [NODE_NODE_SCRIPT], env: { REDIS_URL: redisUrl, NODE_NAME: name } });
+/** A Node socket.io 4.8 node with @socket.io/redis-adapter 8.x (or, with `env.ADAPTER:
+ * 'streams'`, @socket.io/redis-streams-adapter), same contract. */
+export async function startNodeNode(name, redisUrl, env = {}) {
+  const server = await startServer({ bin: process.execPath, args: [NODE_NODE_SCRIPT], env: { REDIS_URL: redisUrl, NODE_NAME: name, ...env } });
   return { ...server, name, kind: 'node' };
 }
 

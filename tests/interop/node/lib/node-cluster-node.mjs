@@ -1,10 +1,13 @@
-// A Node socket.io 4.8 server with @socket.io/redis-adapter 8.x that speaks the same test
-// contract as examples/cluster_node.rs (see its doc comment for the events), so one test can
-// drive a cluster that mixes Rust and Node nodes. Run: PORT=... REDIS_URL=... NODE_NAME=...
-// node lib/node-cluster-node.mjs
+// A Node socket.io 4.8 server with @socket.io/redis-adapter 8.x (or, with
+// ADAPTER=streams, @socket.io/redis-streams-adapter 0.3) that speaks the same test contract
+// as examples/cluster_node.rs (see its doc comment for the events), so one test can drive a
+// cluster that mixes Rust and Node nodes. CONNECTION_STATE_RECOVERY=1 turns Node's
+// connectionStateRecovery on. Run: PORT=... REDIS_URL=... NODE_NAME=... node
+// lib/node-cluster-node.mjs
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
+import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
 
 const port = Number(process.env.PORT || 3201);
@@ -16,7 +19,13 @@ sub.on('error', () => {});
 await Promise.all([pub.connect(), sub.connect()]);
 
 const http = createServer();
-const io = new Server(http, { adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) });
+const streams = process.env.ADAPTER === 'streams';
+const io = new Server(http, {
+  adapter: streams ? createStreamsAdapter(pub) : createAdapter(pub, sub, { requestsTimeout: 3000 }),
+  ...(process.env.CONNECTION_STATE_RECOVERY === '1'
+    ? { connectionStateRecovery: { maxDisconnectionDuration: 120000, skipMiddlewares: true } }
+    : {}),
+});
 
 const describeSockets = sockets => sockets.map(s => ({ id: s.id, rooms: [...s.rooms], data: s.data }));
 const failure = err => ({ ok: false, error: String(err && err.message || err) });
@@ -26,6 +35,7 @@ io.on('connection', socket => {
   socket.emit('hello', { id: socket.id, node });
 
   socket.on('join', (room, ack) => { socket.join(room); ack([...socket.rooms]); });
+  socket.on('recovered', ack => ack(socket.recovered));
   socket.on('leave', (room, ack) => { socket.leave(room); ack([...socket.rooms]); });
 
   socket.on('broadcast', (b, ack) => {
