@@ -14,3 +14,6 @@ pub mod cluster {}
 
 #[doc = include_str!("docs/legacy_clients.md")]
 pub mod legacy_clients {}
+
+#[doc = include_str!("docs/recovery.md")]
+pub mod recovery {}

@@ -411,8 +411,13 @@ impl Core {
 
     /// Joins namespace `nsp` and returns once the socket is accepted or refused (plain
     /// WebSocket connections, which join exactly one namespace as they open).
-    pub(crate) async fn connect_and_wait(self: &Arc<Self>, client: &Arc<Connection>, nsp: &str) {
-        let socket = match self.new_socket(client, nsp, None) {
+    pub(crate) async fn connect_and_wait(
+        self: &Arc<Self>,
+        client: &Arc<Connection>,
+        nsp: &str,
+        auth: Option<Map<String, Value>>,
+    ) {
+        let socket = match self.new_socket(client, nsp, auth) {
             NewSocket::Ready(socket) => socket,
             NewSocket::Refused => return,
             NewSocket::Restoring(restoring) => restoring.socket(client).await,
@@ -642,27 +647,37 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
         return;
     }
     match replay {
-        None => announce(client, &socket),
+        None => {
+            reply_connect(client, &socket);
+            announce(&socket);
+        }
         Some(Replay::Ready(missed)) => {
-            socket.release(|| {
-                for frames in &missed {
-                    socket.deliver_missed(frames);
-                }
-                announce(client, &socket);
-            });
+            socket.release(|| send_replay(client, &socket, &missed));
+            announce(&socket);
         }
         Some(Replay::Later(reading)) => {
             let client = Arc::clone(client);
             tokio::spawn(async move {
                 let missed = reading.await;
-                socket.release(|| {
-                    for frames in &missed {
-                        socket.deliver_missed(frames);
-                    }
-                    announce(&client, &socket);
-                });
+                socket.release(|| send_replay(&client, &socket, &missed));
+                announce(&socket);
             });
         }
+    }
+}
+
+/// What a recovered socket missed, and its CONNECT reply: the missed broadcasts first for a
+/// Socket.IO client (as socket.io does), the `$session` frame first for a plain one (so it
+/// knows it was recovered before the replay).
+fn send_replay(client: &Arc<Connection>, socket: &Socket, missed: &[crate::wire::codec::Frames]) {
+    if client.codec == Codec::Plain {
+        reply_connect(client, socket);
+    }
+    for frames in missed {
+        socket.deliver_missed(frames);
+    }
+    if client.codec != Codec::Plain {
+        reply_connect(client, socket);
     }
 }
 
@@ -687,9 +702,23 @@ impl Replay {
             socket.hold();
             ns.insert_socket(socket.clone());
         };
+        let codec = socket.codec();
         match (from, &ns.recovery, ns.cluster()) {
             (super::recovery::Offset::Memory(after), Some(log), _) => {
-                Replay::Ready(log.replay(after, &rooms, join))
+                let missed = log.replay(after, &rooms, join);
+                Replay::Ready(
+                    missed
+                        .into_iter()
+                        .filter_map(|m| match codec {
+                            Codec::SocketIo => Some(m.frames),
+                            Codec::Plain => skip_unencodable(
+                                &ns,
+                                &m.event,
+                                ns.encode_plain_recoverable(&m.event, &m.payload, &m.offset),
+                            ),
+                        })
+                        .collect(),
+                )
             }
             (super::recovery::Offset::Cluster(after), _, Some(cluster)) => {
                 let mut join = Some(join);
@@ -708,17 +737,7 @@ impl Replay {
                     packets
                         .iter()
                         .filter_map(|p| {
-                            let encoded = crate::wire::codec::encode_event(
-                                Codec::SocketIo,
-                                ns.name(),
-                                &p.event,
-                                p.payload.raw_args(),
-                                p.payload.binary(),
-                                None,
-                            );
-                            encoded
-                                .map_err(|err| tracing::warn!(ns = ns.name(), event = %p.event, %err, "a missed broadcast cannot be encoded; skipped"))
-                                .ok()
+                            skip_unencodable(&ns, &p.event, encode_stored(&ns, codec, p))
                         })
                         .collect()
                 }))
@@ -731,31 +750,83 @@ impl Replay {
     }
 }
 
-/// Sends the CONNECT reply and announces the socket to its connect handler.
-fn announce(client: &Arc<Connection>, socket: &Socket) {
-    if client.codec == Codec::SocketIo && client.session.protocol() == Protocol::V3 {
-        // Socket.IO v4 (2.x clients): a bare CONNECT, no sid.
-        client.send_text(packet::header(PacketKind::Connect, 0, socket.ns(), None));
-    } else if client.codec == Codec::SocketIo {
-        let reply = match socket.namespace().recovery {
-            Some(_) => {
-                let pid = match socket.extension::<super::socket::Pid>() {
-                    Some(super::socket::Pid(pid)) => pid,
-                    None => {
-                        let pid: Arc<str> =
-                            Arc::from(crate::wire::payload::SocketId::new().as_str());
-                        socket.insert_extension(super::socket::Pid(pid.clone()));
-                        pid
-                    }
-                };
-                serde_json::json!({ "sid": socket.id().as_str(), "pid": &*pid })
-            }
-            None => serde_json::json!({ "sid": socket.id().as_str() }),
-        };
-        if let Ok(text) = packet::encode(PacketKind::Connect, 0, socket.ns(), None, &reply) {
-            client.send_text(text);
+/// A stored broadcast (its offset its last argument) encoded for a client of `codec`.
+fn encode_stored(
+    ns: &super::namespace::Namespace,
+    codec: Codec,
+    packet: &super::cluster::ClusterPacket,
+) -> Result<crate::wire::codec::Frames, super::socket::EmitError> {
+    let payload = &packet.payload;
+    match codec {
+        Codec::SocketIo => Ok(crate::wire::codec::encode_event(
+            Codec::SocketIo,
+            ns.name(),
+            &packet.event,
+            payload.raw_args(),
+            payload.binary(),
+            None,
+        )?),
+        Codec::Plain => {
+            let mut without = payload.clone();
+            let offset: String = payload.get(payload.len().saturating_sub(1))?;
+            without.truncate(payload.len().saturating_sub(1));
+            ns.encode_plain_recoverable(&packet.event, &without, &offset)
         }
     }
+}
+
+fn skip_unencodable(
+    ns: &super::namespace::Namespace,
+    event: &str,
+    encoded: Result<crate::wire::codec::Frames, super::socket::EmitError>,
+) -> Option<crate::wire::codec::Frames> {
+    encoded
+        .map_err(|err| tracing::warn!(ns = ns.name(), event, %err, "a missed broadcast cannot be encoded; skipped"))
+        .ok()
+}
+
+/// Sends the CONNECT reply: with recovery on, it carries the private id a client comes
+/// back with. A plain client gets it as `["$session", {sid, pid, recovered}]`, and only
+/// with recovery on (it has no CONNECT otherwise).
+fn reply_connect(client: &Arc<Connection>, socket: &Socket) {
+    let pid = socket.namespace().recovery.as_ref().map(|_| {
+        match socket.extension::<super::socket::Pid>() {
+            Some(super::socket::Pid(pid)) => pid,
+            None => {
+                let pid: Arc<str> = Arc::from(crate::wire::payload::SocketId::new().as_str());
+                socket.insert_extension(super::socket::Pid(pid.clone()));
+                pid
+            }
+        }
+    });
+    match client.codec {
+        // Socket.IO v4 (2.x clients): a bare CONNECT, no sid.
+        Codec::SocketIo if client.session.protocol() == Protocol::V3 => {
+            client.send_text(packet::header(PacketKind::Connect, 0, socket.ns(), None));
+        }
+        Codec::SocketIo => {
+            let reply = match pid {
+                Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": &*pid }),
+                None => serde_json::json!({ "sid": socket.id().as_str() }),
+            };
+            if let Ok(text) = packet::encode(PacketKind::Connect, 0, socket.ns(), None, &reply) {
+                client.send_text(text);
+            }
+        }
+        Codec::Plain => {
+            if let Some(pid) = pid {
+                let frame = serde_json::json!([
+                    "$session",
+                    { "sid": socket.id().as_str(), "pid": &*pid, "recovered": socket.recovered() }
+                ]);
+                let _ = client.session.send(Frame::Text(frame.to_string().into()));
+            }
+        }
+    }
+}
+
+/// Announces the socket to its connect handler.
+fn announce(socket: &Socket) {
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket connected");
     socket.run_lifecycle(Lifecycle::Connect, Value::Object(socket.auth().clone()));
     if let Some(gate) = &socket.namespace().def.gate {

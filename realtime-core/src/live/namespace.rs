@@ -180,6 +180,15 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// What follows an event's arguments: an ack request, or a recovery offset (never both: an
+/// event that waits for an ack is not recoverable).
+#[derive(Clone, Copy)]
+enum Tail<'a> {
+    None,
+    Ack(u64),
+    Offset(&'a str),
+}
+
 /// Called when the last user of a dynamic namespace left, with the namespace's name.
 pub(crate) type EmptyHook = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -433,7 +442,14 @@ impl Namespace {
             Some(offset) if self.recovery.is_some() && !opts.volatile => {
                 let with_offset = payload.clone().arg(offset)?;
                 let sio = self.encode(Codec::SocketIo, event, &with_offset, None)?;
-                self.send_frames(&recipients, &sio, event, payload, None, false);
+                self.send_frames(
+                    &recipients,
+                    &sio,
+                    event,
+                    payload,
+                    Tail::Offset(offset),
+                    false,
+                );
             }
             _ => self.deliver_to(&recipients, event, payload, opts.volatile, None)?,
         }
@@ -453,13 +469,21 @@ impl Namespace {
             // recipients are picked under the log's lock (see `RecoveryLog`). (With the
             // history in the cluster, offsets come from there: `deliver_stored`.)
             Some(log) if !opts.volatile && !self.recovery_in_cluster => {
-                let (recipients, sio) = log.record(opts, |offset| {
+                let (recipients, sio, offset) = log.record(event, payload, opts, |offset| {
                     let recipients = self.recipients(opts);
-                    let with_offset = payload.clone().arg(offset.to_string())?;
+                    let offset = offset.to_string();
+                    let with_offset = payload.clone().arg(&offset)?;
                     let sio = self.encode(Codec::SocketIo, event, &with_offset, None)?;
-                    Ok::<_, EmitError>(((recipients, sio.clone()), sio))
+                    Ok::<_, EmitError>(((recipients, sio.clone(), offset), sio))
                 })?;
-                self.send_frames(&recipients, &sio, event, payload, None, false);
+                self.send_frames(
+                    &recipients,
+                    &sio,
+                    event,
+                    payload,
+                    Tail::Offset(&offset),
+                    false,
+                );
                 Ok(recipients.len())
             }
             _ => {
@@ -468,6 +492,21 @@ impl Namespace {
                 Ok(recipients.len())
             }
         }
+    }
+
+    /// A recoverable event for a plain WebSocket client: its arguments, then
+    /// `{"$offset": offset}` (the plain form of the offset Socket.IO clients get as a bare
+    /// last argument; see the plain WebSocket docs).
+    pub(crate) fn encode_plain_recoverable(
+        &self,
+        event: &str,
+        payload: &Payload,
+        offset: &str,
+    ) -> Result<Frames, EmitError> {
+        let with_offset = payload
+            .clone()
+            .arg(serde_json::json!({ "$offset": offset }))?;
+        self.encode(Codec::Plain, event, &with_offset, None)
     }
 
     fn encode(
@@ -488,14 +527,15 @@ impl Namespace {
     }
 
     /// Sends `sio` to the Socket.IO recipients, and `payload` encoded for plain clients to
-    /// the plain ones (encoded only if there is one).
+    /// the plain ones (encoded only if there is one), with its ack id or its recovery
+    /// offset in the plain form (see `encode_plain_recoverable`).
     fn send_frames(
         &self,
         recipients: &[Socket],
         sio: &Frames,
         event: &str,
         payload: &Payload,
-        ack_id: Option<u64>,
+        tail: Tail<'_>,
         volatile: bool,
     ) {
         let plain: std::sync::OnceLock<Option<Frames>> = std::sync::OnceLock::new();
@@ -503,8 +543,13 @@ impl Namespace {
             match socket.codec() {
                 Codec::SocketIo => socket.deliver(sio, volatile),
                 Codec::Plain => {
-                    let frames = plain
-                        .get_or_init(|| self.encode(Codec::Plain, event, payload, ack_id).ok());
+                    let frames = plain.get_or_init(|| match tail {
+                        Tail::Offset(offset) => {
+                            self.encode_plain_recoverable(event, payload, offset).ok()
+                        }
+                        Tail::Ack(id) => self.encode(Codec::Plain, event, payload, Some(id)).ok(),
+                        Tail::None => self.encode(Codec::Plain, event, payload, None).ok(),
+                    });
                     if let Some(frames) = frames {
                         socket.deliver(frames, volatile);
                     }
@@ -524,7 +569,11 @@ impl Namespace {
         ack_id: Option<u64>,
     ) -> Result<(), EmitError> {
         let sio = self.encode(Codec::SocketIo, event, payload, ack_id)?;
-        self.send_frames(recipients, &sio, event, payload, ack_id, volatile);
+        let tail = match ack_id {
+            Some(id) => Tail::Ack(id),
+            None => Tail::None,
+        };
+        self.send_frames(recipients, &sio, event, payload, tail, volatile);
         tracing::trace!(
             ns = %self.name,
             event,

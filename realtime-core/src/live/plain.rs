@@ -68,7 +68,16 @@ async fn run(core: Arc<Core>, request: RequestHead, nsp: String, mut ws: Box<Upg
 
     // Middleware runs before the first frame is read, so nothing the client sends early is
     // lost or dispatched unauthenticated.
-    core.connect_and_wait(&client, &nsp).await;
+    // Connection state recovery's plain form: a client coming back names its private id
+    // and last offset in the query (`?pid=...&offset=...`).
+    let auth = match (client.request.query("pid"), client.request.query("offset")) {
+        (Some(pid), Some(offset)) => Some(serde_json::Map::from_iter([
+            ("pid".to_owned(), serde_json::Value::from(pid)),
+            ("offset".to_owned(), serde_json::Value::from(offset)),
+        ])),
+        _ => None,
+    };
+    core.connect_and_wait(&client, &nsp, auth).await;
     let socket = client.socket(&nsp);
 
     let mut batch = Vec::new();

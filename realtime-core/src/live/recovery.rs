@@ -27,7 +27,10 @@ use super::{
     cluster::SessionState,
     rooms::{BroadcastOptions, Room},
 };
-use crate::{config::Recovery, wire::codec::Frames};
+use crate::{
+    config::Recovery,
+    wire::{codec::Frames, payload::Payload},
+};
 
 /// What a dropped socket leaves behind for its return.
 #[derive(Debug, Clone)]
@@ -84,8 +87,23 @@ struct Kept {
     at: Instant,
     rooms: Vec<Room>,
     except: Vec<Room>,
+    /// As Socket.IO clients got it (encoded once, offset included).
     frames: Frames,
+    /// The event and its arguments, to encode for a plain WebSocket client that comes back
+    /// (rare: encoded then).
+    event: Arc<str>,
+    payload: Payload,
     bytes: usize,
+}
+
+/// A broadcast a returning socket missed.
+pub(crate) struct Missed {
+    /// As a Socket.IO client gets it.
+    pub(crate) frames: Frames,
+    pub(crate) event: Arc<str>,
+    /// Its arguments, without the offset.
+    pub(crate) payload: Payload,
+    pub(crate) offset: String,
 }
 
 #[derive(Default)]
@@ -144,6 +162,8 @@ impl RecoveryLog {
     /// for the sockets that may come back. Nothing is kept if `send` fails.
     pub(crate) fn record<R, E>(
         &self,
+        event: &str,
+        payload: &Payload,
         opts: &BroadcastOptions,
         send: impl FnOnce(u64) -> Result<(R, Frames), E>,
     ) -> Result<R, E> {
@@ -152,7 +172,7 @@ impl RecoveryLog {
         let offset = inner.next;
         let (out, frames) = send(offset)?;
         inner.next += 1;
-        let bytes: usize = frames.iter().map(|f| f.len()).sum::<usize>() + 64;
+        let bytes: usize = frames.iter().map(|f| f.len()).sum::<usize>() * 2 + 64;
         let mut except = opts.except.to_vec();
         if let Some(id) = opts.except_socket {
             except.push(Room::from(id.as_str()));
@@ -163,6 +183,8 @@ impl RecoveryLog {
             rooms: opts.rooms.to_vec(),
             except,
             frames,
+            event: event.into(),
+            payload: payload.clone(),
             bytes,
         });
         inner.bytes += bytes;
@@ -226,7 +248,7 @@ impl RecoveryLog {
 
     /// Runs `join` (which makes the socket a recipient of what comes next) and returns the
     /// broadcasts after `after` that a socket in `rooms` would have received, in order.
-    pub(crate) fn replay(&self, after: u64, rooms: &[Room], join: impl FnOnce()) -> Vec<Frames> {
+    pub(crate) fn replay(&self, after: u64, rooms: &[Room], join: impl FnOnce()) -> Vec<Missed> {
         let inner = self.lock();
         join();
         inner
@@ -234,7 +256,12 @@ impl RecoveryLog {
             .iter()
             .filter(|k| k.offset > after)
             .filter(|k| was_for(rooms, &k.rooms, &k.except))
-            .map(|k| k.frames.clone())
+            .map(|k| Missed {
+                frames: k.frames.clone(),
+                event: k.event.clone(),
+                payload: k.payload.clone(),
+                offset: k.offset.to_string(),
+            })
             .collect()
     }
 }
@@ -267,14 +294,16 @@ mod tests {
     }
 
     fn record(log: &RecoveryLog, opts: &BroadcastOptions, text: &str) -> u64 {
-        log.record(opts, |offset| Ok::<_, ()>((offset, frames(text))))
-            .unwrap()
+        log.record("e", &Payload::new(), opts, |offset| {
+            Ok::<_, ()>((offset, frames(text)))
+        })
+        .unwrap()
     }
 
-    fn texts(missed: &[Frames]) -> Vec<String> {
+    fn texts(missed: &[Missed]) -> Vec<String> {
         missed
             .iter()
-            .map(|f| match &f[0] {
+            .map(|m| match &m.frames[0] {
                 Frame::Text(t) => t.to_string(),
                 _ => unreachable!(),
             })
@@ -337,9 +366,10 @@ mod tests {
     #[test]
     fn a_failed_broadcast_takes_no_offset() {
         let log = RecoveryLog::new(Recovery::default());
-        assert!(log
-            .record(&opts(&[], &[]), |_| Err::<((), Frames), _>("no"))
-            .is_err());
+        let failed = log.record("e", &Payload::new(), &opts(&[], &[]), |_| {
+            Err::<((), Frames), _>("no")
+        });
+        assert!(failed.is_err());
         assert_eq!(record(&log, &opts(&[], &[]), "1"), 1);
     }
 }
