@@ -39,7 +39,8 @@ pub use streams::{RedisStreamsAdapter, RedisStreamsAdapterConfig};
 pub mod fuzzing {
     //! Entry points for the fuzz targets (not part of the API).
 
-    /// Reads `bytes` as each kind of message another node can send; must never panic. A
+    /// Reads `bytes` as each kind of message another node can send, for both adapters;
+    /// must never panic. A
     /// broadcast that decodes must survive being written again (msgpack, as this node
     /// publishes) and read back: the second writing is byte for byte the first (the first
     /// may normalise, e.g. `1.0` to `1` as notepack does), with the same event and options.
@@ -63,5 +64,7 @@ pub mod fuzzing {
             let _ = r.broadcast("/");
         });
         let _ = super::messages::decode_response(bytes).map(|r| r.payload("data"));
+        // The streams adapter's messages (Node's @socket.io/redis-streams-adapter).
+        super::streams::fuzz_read(bytes);
     }
 }

@@ -311,16 +311,18 @@ pub trait ClusterAdapter: Send + Sync + 'static {
         Box::pin(async { None })
     }
     /// Runs `join` (which makes a recovered socket a recipient of what this node delivers
-    /// next) in step with [`LocalNode::broadcast_stored`] deliveries, then reads the
-    /// broadcasts after `after` up to the last one delivered here before `join` that a
-    /// socket in `rooms` would have received, in order, each with its offset as its last
-    /// argument: every broadcast reaches the socket once, live or replayed.
+    /// next) in step with [`LocalNode::broadcast_stored`] deliveries, once this node has
+    /// delivered the broadcast at `after` (the client's last offset, which it may have got
+    /// from a node further ahead); then reads the broadcasts after `after` up to the last one
+    /// delivered here before `join` that a socket in `rooms` would have received, in order,
+    /// each with its offset as its last argument. So every broadcast reaches the socket
+    /// once, live or replayed. `join` must be called exactly once.
     fn replay(
         &self,
         nsp: &str,
         rooms: &[Room],
         after: &str,
-        join: &mut dyn FnMut(),
+        join: Box<dyn FnOnce() + Send>,
     ) -> ClusterFuture<Vec<ClusterPacket>> {
         let _ = (nsp, rooms, after);
         join();

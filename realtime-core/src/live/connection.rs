@@ -622,17 +622,41 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
         client.remove_socket(socket.ns());
         return;
     }
-    let replay = match socket.extension::<super::socket::ReplayFrom>() {
-        Some(super::socket::ReplayFrom(from)) => Some(Replay::start(&socket, from)),
+    match socket.extension::<super::socket::ReplayFrom>() {
         None => {
             socket.namespace().insert_socket(socket.clone());
-            None
+            if still_live(client, &socket) {
+                reply_connect(client, &socket);
+                announce(&socket);
+            }
         }
-    };
+        Some(super::socket::ReplayFrom(super::recovery::Offset::Memory(after))) => {
+            let missed = replay_from_memory(&socket, after);
+            if still_live(client, &socket) {
+                socket.release(|| send_replay(client, &socket, &missed));
+                announce(&socket);
+            }
+        }
+        Some(super::socket::ReplayFrom(super::recovery::Offset::Cluster(after))) => {
+            let client = Arc::clone(client);
+            tokio::spawn(async move {
+                let missed = replay_from_cluster(&socket, &after).await;
+                if still_live(&client, &socket) {
+                    socket.release(|| send_replay(&client, &socket, &missed));
+                    announce(&socket);
+                }
+            });
+        }
+    }
+}
+
+/// After a socket joined its namespace: whether it is still there to be answered (it may
+/// have been disconnected, or its connection closed, meanwhile; then it is cleaned up).
+fn still_live(client: &Arc<Connection>, socket: &Socket) -> bool {
     if !socket.connected() {
-        // Disconnected between the two steps above: its cleanup ran before the insert.
+        // Disconnected before it joined: its cleanup ran before the insert.
         socket.namespace().remove_socket(socket.id());
-        return;
+        return false;
     }
     if client.session.is_closed() {
         // The connection closed while middleware ran; its cleanup may have missed us.
@@ -644,26 +668,9 @@ pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
                 .unwrap_or(CloseReason::TransportClose)
                 .as_str(),
         );
-        return;
+        return false;
     }
-    match replay {
-        None => {
-            reply_connect(client, &socket);
-            announce(&socket);
-        }
-        Some(Replay::Ready(missed)) => {
-            socket.release(|| send_replay(client, &socket, &missed));
-            announce(&socket);
-        }
-        Some(Replay::Later(reading)) => {
-            let client = Arc::clone(client);
-            tokio::spawn(async move {
-                let missed = reading.await;
-                socket.release(|| send_replay(&client, &socket, &missed));
-                announce(&socket);
-            });
-        }
-    }
+    true
 }
 
 /// What a recovered socket missed, and its CONNECT reply: the missed broadcasts first for a
@@ -681,73 +688,66 @@ fn send_replay(client: &Arc<Connection>, socket: &Socket, missed: &[crate::wire:
     }
 }
 
-/// What a recovered socket missed while it was away, read as it joins its namespace (so
-/// that each broadcast reaches it once: live if sent after it joined, else replayed).
-/// Broadcasts to it are held back until the replay and its CONNECT reply are out.
-enum Replay {
-    /// Read from this node's memory.
-    Ready(Vec<crate::wire::codec::Frames>),
-    /// Being read from the cluster's store.
-    Later(super::cluster::ClusterFuture<Vec<crate::wire::codec::Frames>>),
+/// A recovered socket's own rooms, its id's first.
+fn all_rooms(socket: &Socket) -> Vec<super::rooms::Room> {
+    let mut rooms = vec![super::rooms::Room::from(socket.id().as_str())];
+    rooms.extend(socket.rooms());
+    rooms
 }
 
-impl Replay {
-    /// Joins the socket to its namespace in step with the broadcasts, and reads what it
-    /// missed since `from`.
-    fn start(socket: &Socket, from: super::recovery::Offset) -> Replay {
-        let ns = socket.namespace().clone();
-        let mut rooms = vec![super::rooms::Room::from(socket.id().as_str())];
-        rooms.extend(socket.rooms());
-        let join = || {
-            socket.hold();
-            ns.insert_socket(socket.clone());
-        };
-        let codec = socket.codec();
-        match (from, &ns.recovery, ns.cluster()) {
-            (super::recovery::Offset::Memory(after), Some(log), _) => {
-                let missed = log.replay(after, &rooms, join);
-                Replay::Ready(
-                    missed
-                        .into_iter()
-                        .filter_map(|m| match codec {
-                            Codec::SocketIo => Some(m.frames),
-                            Codec::Plain => skip_unencodable(
-                                &ns,
-                                &m.event,
-                                ns.encode_plain_recoverable(&m.event, &m.payload, &m.offset),
-                            ),
-                        })
-                        .collect(),
-                )
-            }
-            (super::recovery::Offset::Cluster(after), _, Some(cluster)) => {
-                let mut join = Some(join);
-                let reading = cluster.replay(ns.name(), &rooms, &after, &mut || {
-                    if let Some(join) = join.take() {
-                        join();
-                    }
-                });
-                if let Some(join) = join {
-                    // An adapter that did not call it: joined now, nothing can be replayed
-                    // in step.
-                    join();
-                }
-                Replay::Later(Box::pin(async move {
-                    let packets = reading.await;
-                    packets
-                        .iter()
-                        .filter_map(|p| {
-                            skip_unencodable(&ns, &p.event, encode_stored(&ns, codec, p))
-                        })
-                        .collect()
-                }))
-            }
-            _ => {
-                join();
-                Replay::Ready(Vec::new())
-            }
-        }
-    }
+/// Makes a recovered socket a recipient of what comes next, holding it back until its
+/// replay is out (see [`Socket::hold`]).
+fn join_held(socket: &Socket) {
+    socket.hold();
+    socket.namespace().insert_socket(socket.clone());
+}
+
+/// Joins a recovered socket to its namespace in step with the broadcasts, and reads what it
+/// missed since `after` from this node's memory: each broadcast reaches it once, live if
+/// sent after it joined, else replayed.
+fn replay_from_memory(socket: &Socket, after: u64) -> Vec<crate::wire::codec::Frames> {
+    let ns = socket.namespace().clone();
+    let Some(log) = &ns.recovery else {
+        join_held(socket);
+        return Vec::new();
+    };
+    let missed = log.replay(after, &all_rooms(socket), || join_held(socket));
+    let codec = socket.codec();
+    missed
+        .into_iter()
+        .filter_map(|m| match codec {
+            Codec::SocketIo => Some(m.frames),
+            Codec::Plain => skip_unencodable(
+                &ns,
+                &m.event,
+                ns.encode_plain_recoverable(&m.event, &m.payload, &m.offset),
+            ),
+        })
+        .collect()
+}
+
+/// The same from the cluster's store: the adapter joins the socket in step with the
+/// broadcasts it delivers here (see [`ClusterAdapter::replay`](super::cluster::ClusterAdapter::replay)).
+async fn replay_from_cluster(socket: &Socket, after: &str) -> Vec<crate::wire::codec::Frames> {
+    let ns = socket.namespace().clone();
+    let Some(cluster) = ns.cluster().cloned() else {
+        join_held(socket);
+        return Vec::new();
+    };
+    let joining = socket.clone();
+    let packets = cluster
+        .replay(
+            ns.name(),
+            &all_rooms(socket),
+            after,
+            Box::new(move || join_held(&joining)),
+        )
+        .await;
+    let codec = socket.codec();
+    packets
+        .iter()
+        .filter_map(|p| skip_unencodable(&ns, &p.event, encode_stored(&ns, codec, p)))
+        .collect()
 }
 
 /// A stored broadcast (its offset its last argument) encoded for a client of `codec`.
