@@ -453,6 +453,9 @@ fn restored_socket(
         return Socket::new(ns, Arc::clone(client), auth);
     };
     let socket = Socket::with_id(id, ns, Arc::clone(client), auth);
+    socket.insert_extension(super::socket::Restoring(Arc::new(std::sync::Mutex::new(
+        Some(saved.clone()),
+    ))));
     let own = saved.sid.as_str();
     socket.join(
         saved
@@ -471,6 +474,29 @@ fn restored_socket(
     ))));
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket recovered");
     socket
+}
+
+/// A recovered socket that is not admitted after all (refused by middleware, or its
+/// connection closed first) puts the state it was restored from back, so that its client
+/// can still recover on its next try (as in socket.io, whose `restoreSession` leaves the
+/// session in place). Once admitted, the state is dropped instead.
+fn settle_restoring(socket: &Socket, admitted: bool) {
+    let Some(super::socket::Restoring(state)) = socket.extension::<super::socket::Restoring>()
+    else {
+        return;
+    };
+    let Some(saved) = state.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return;
+    };
+    if admitted {
+        return;
+    }
+    if let (Some(log), Some(super::socket::Pid(pid))) = (
+        socket.namespace().recovery.as_ref(),
+        socket.extension::<super::socket::Pid>(),
+    ) {
+        log.put_back(&pid, saved);
+    }
 }
 
 /// Runs the connection middleware for a socket joining its namespace, server-wide first, in
@@ -514,6 +540,7 @@ async fn admit(client: Arc<Connection>, socket: Socket) {
         tracing::debug!(ns = socket.ns(), error = %err, "connection refused by middleware");
         refuse(&client, socket.ns(), &err);
         socket.retire(); // rooms its middleware may have joined
+        settle_restoring(&socket, false);
         return;
     }
     accept(&client, socket);
@@ -553,12 +580,16 @@ pub(crate) fn refuse(client: &Connection, nsp: &str, err: &ConnectError) {
 pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
     if client.session.is_closed() || !client.add_socket(socket.clone()) {
         socket.retire();
+        settle_restoring(&socket, false);
         return;
     }
     if !socket.mark_connected() {
         client.remove_socket(socket.ns());
+        settle_restoring(&socket, false);
         return;
     }
+    // Connected: from here on a drop saves the socket's state afresh (`on_disconnect`).
+    settle_restoring(&socket, true);
     socket.namespace().insert_socket(socket.clone());
     if !socket.connected() {
         // Disconnected between the two steps above: its cleanup ran before the insert.

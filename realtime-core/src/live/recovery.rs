@@ -160,10 +160,18 @@ impl RecoveryLog {
         self.prune(&mut inner, now);
     }
 
+    /// Puts back the state `restore` took for a socket that was then not admitted (its
+    /// middleware refused it, or its connection closed first), unless newer state was saved
+    /// under `pid` meanwhile. Its disconnection time stays: the client may try again within
+    /// the same window, as in socket.io, where a refused recovery leaves the session kept.
+    pub(crate) fn put_back(&self, pid: &str, saved: SavedSocket) {
+        self.lock().saved.entry(pid.to_owned()).or_insert(saved);
+    }
+
     /// The state saved under `pid` and the broadcasts after `offset` it would have
     /// received; `None` when there is no such state, it expired, or the offset is no longer
     /// kept (the client then connects as a new socket). The state is taken: a `pid` is
-    /// recovered once.
+    /// recovered once (unless the socket is then not admitted: see `put_back`).
     pub(crate) fn restore(&self, pid: &str, offset: &str) -> Option<Restored> {
         let offset: u64 = offset.parse().ok()?;
         let mut inner = self.lock();
@@ -247,6 +255,24 @@ mod tests {
         assert_eq!(texts, ["all", "room a", "to me"]);
         assert_eq!(restored.socket.sid, "sid");
         assert!(log.restore("p", &o1.to_string()).is_none(), "once");
+    }
+
+    #[test]
+    fn state_put_back_can_be_restored_again_but_never_replaces_newer_state() {
+        let log = RecoveryLog::new(Recovery::default());
+        let o1 = log.next_offset();
+        log.keep(o1, &opts(&[], &[]), &frames("1"));
+        log.save("p", "sid".into(), vec![Room::from("sid")], None);
+        let o2 = log.next_offset();
+        log.keep(o2, &opts(&[], &[]), &frames("2"));
+        let taken = log.restore("p", &o1.to_string()).unwrap();
+        log.put_back("p", taken.socket);
+        let again = log.restore("p", &o1.to_string()).expect("put back");
+        assert_eq!(again.missed.len(), 1);
+        log.save("p", "newer".into(), vec![Room::from("newer")], None);
+        log.put_back("p", again.socket);
+        let newest = log.restore("p", &o2.to_string()).unwrap();
+        assert_eq!(newest.socket.sid, "newer");
     }
 
     #[test]

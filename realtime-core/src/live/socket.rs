@@ -916,6 +916,11 @@ pub(crate) struct Pid(pub(crate) Arc<str>);
 #[derive(Clone)]
 pub(crate) struct Recovered;
 
+/// The state a recovered socket was restored from, until it is admitted: put back in the
+/// recovery log if it is not (see `RecoveryLog::put_back`).
+#[derive(Clone)]
+pub(crate) struct Restoring(pub(crate) Arc<Mutex<Option<super::recovery::SavedSocket>>>);
+
 /// The broadcasts a recovered socket missed, sent before its CONNECT reply.
 #[derive(Clone)]
 pub(crate) struct Missed(pub(crate) Arc<Mutex<Vec<crate::wire::codec::Frames>>>);
