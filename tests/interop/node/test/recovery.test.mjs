@@ -164,6 +164,57 @@ describe('connection state recovery', () => {
     a.disconnect();
   });
 
+  // TODO: a known race, so `todo` (reported, not failing the run); drop `todo` once fixed.
+  // A broadcast computes its recipients, then is kept in the recovery log, then sent
+  // (Namespace::deliver); a recovering client's missed broadcasts are read from the log when
+  // its CONNECT arrives (restore), and it becomes a recipient later (accept's
+  // insert_socket), its replay queued after that. A broadcast whose recipients were taken
+  // before the insert and that was kept after the restore reaches the client neither way
+  // (lost); one whose recipients were taken after the insert can be sent before the replay
+  // is queued (out of order). Node's server, single-threaded, does neither: the same
+  // scenario against a socket.io 4.8 server lost nothing in 180 rounds, while here about a
+  // quarter of the rounds fail (and none does without the cut and recovery).
+  test('broadcasts sent while a client recovers each reach it once, in order', {
+    todo: 'race: a broadcast during the recovery handshake can be lost, or overtake the replay',
+  }, async () => {
+    // b broadcasts a numbered stream to room r, without waiting, while a comes back: every
+    // number must arrive once, in order, whether in the replay or live. Twenty rounds, as
+    // the race window is short.
+    for (let round = 0; round < 20; round++) {
+      const { a, b, seen, id } = await pair(server.url);
+      try {
+        await cutOff(a, b);
+        let n = 1;
+        let stop = false;
+        const pump = (async () => {
+          while (!stop) {
+            for (let i = 0; i < 20; i++) b.emit('to-room', { room: 'r', data: n++ });
+            await new Promise(resolve => setImmediate(resolve));
+          }
+        })();
+        await sleep(10);
+        await reconnect(a);
+        await sleep(20);
+        stop = true;
+        await pump;
+        await broadcast(b, 'end');
+        await until(() => seen.at(-1) === 'end', 'the end marker');
+        seen.pop();
+        assert.equal(a.recovered, true, `round ${round}: recovered`);
+        assert.equal(a.id, id, `round ${round}: same id`);
+        const expected = Array.from({ length: n }, (_, i) => i);
+        const missing = expected.filter(i => !seen.includes(i));
+        const outOfOrder = seen.findIndex((v, i) => i > 0 && v <= seen[i - 1]);
+        assert.ok(missing.length === 0 && outOfOrder === -1 && seen.length === n,
+          `round ${round}: ${seen.length} of ${n} arrived; missing ${JSON.stringify(missing)}; ` +
+          `first out of order at ${outOfOrder}: ${JSON.stringify(seen.slice(Math.max(0, outOfOrder - 2), outOfOrder + 2))}`);
+      } finally {
+        a.disconnect();
+        b.disconnect();
+      }
+    }
+  });
+
   test('per-socket data set before the cut is there after recovery', async () => {
     const { a, b, id } = await pair(server.url);
     assert.equal((await emitAck(a, 'get-data'))[0], null, 'none yet');
