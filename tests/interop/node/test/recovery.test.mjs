@@ -335,7 +335,7 @@ describe('connection state recovery: max_bytes', () => {
 describe('connection state recovery: ping timeout', () => {
   let server;
   before(async () => {
-    server = await startServer({ env: { CONNECTION_STATE_RECOVERY: '1', PING_INTERVAL_MS: '200', PING_TIMEOUT_MS: '200' } });
+    server = await startServer({ env: { CONNECTION_STATE_RECOVERY: '1', PING_INTERVAL_MS: '200', PING_TIMEOUT_MS: '400' } });
   });
   after(async () => { await server?.stop(); });
 
