@@ -9,8 +9,18 @@
 //! `/socket.io/socket.io.min.js` and their maps (`Config::serve_client`), which the test
 //! page loads.
 //!
-//! socket.io-client 2.x (Engine.IO v3) is let in (`Config::allow_eio3`). `PING_INTERVAL_MS`
-//! and `PING_TIMEOUT_MS` set a shorter heartbeat (the heartbeat tests).
+//! socket.io-client 2.x (Engine.IO v3) is let in (`Config::allow_eio3`).
+//!
+//! Environment (besides `PORT`, `INTEROP_CLIENT_JS` and `REDIS_URL`):
+//!
+//! | variable | what it sets |
+//! |---|---|
+//! | `PING_INTERVAL_MS`, `PING_TIMEOUT_MS` | a shorter heartbeat (the heartbeat and ping-timeout tests) |
+//! | `CONNECTION_STATE_RECOVERY=1` | connection state recovery on, with `Recovery::default()` but for the knobs below |
+//! | `RECOVERY_MAX_DISCONNECTION_MS` | `Recovery::max_disconnection_duration`, in milliseconds |
+//! | `RECOVERY_MAX_PACKETS` | `Recovery::max_packets` |
+//! | `RECOVERY_MAX_BYTES` | `Recovery::max_bytes` |
+//! | `RECOVERY_SKIP_MIDDLEWARES` | `0`: a recovered socket goes through connection middleware again (`Recovery::skip_middlewares = false`); anything else: the default, it skips them |
 //!
 //! Namespace `/`:
 //!
@@ -32,22 +42,28 @@
 //! | `count` | `State<Counter>`: acks the incremented server-wide counter |
 //! | `1` (numeric event) | emits `numeric` with `{event:"1", args:[...]}` |
 //! | `disconnect-me` | `socket.disconnect()` (client sees `io server disconnect`) |
+//! | `set-data` value | `socket.set_data(value)`; acks `true` |
+//! | `get-data` | acks `socket.data()` (`null` if none was set) |
+//! | `disconnect-reason` id | acks the reason the socket with that id (in `/` or `/admin`) last disconnected for, as the server's disconnect handler saw it (`null` if it has not) |
+//! | (disconnect) | remembers the reason for `disconnect-reason` |
 //! | `message` | plain WebSocket raw text: acks `TEXT!!!` (raw text reply), otherwise emits `message` with it; binary (a plain binary frame): emits `message` with the same binary |
 //! | anything else | fallback: emits `unknown-event` `{event, args}` |
 //!
 //! Namespace `/admin`: a middleware refuses unless `auth.token == "secret"` with
 //! `ConnectError("not authorized", {reason:"bad token"})`; emits `welcome`; `whoami` acks
-//! `{ns, id, auth}`. Namespace `/custom`: emits `welcome`, `echo` as in `/`.
+//! `{ns, id, auth}`; `join`, `to-room` and `recovered` as in `/`, and its disconnects are
+//! remembered for `/`'s `disconnect-reason` (the recovery tests' middleware cases). Namespace `/custom`: emits `welcome`, `echo` as in `/`.
 //!
 //! ```sh
 //! PORT=3001 cargo run --example interop
 //! ```
 
 use std::{
+    collections::HashMap,
     path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::Duration,
 };
@@ -68,6 +84,38 @@ use serde_json::{json, Value};
 /// Server-wide counter for the `State<T>` extractor.
 #[derive(Clone, Default)]
 struct Counter(Arc<AtomicU64>);
+
+/// The reason each socket last disconnected for, by socket id (`disconnect-reason`).
+#[derive(Clone, Default)]
+struct Reasons(Arc<Mutex<HashMap<String, String>>>);
+
+async fn remember_reason(
+    socket: Socket,
+    State(reasons): State<Reasons>,
+    Data(reason): Data<String>,
+) {
+    let mut reasons = reasons.0.lock().unwrap_or_else(|e| e.into_inner());
+    reasons.insert(socket.id().as_str().to_owned(), reason);
+}
+
+async fn disconnect_reason(ack: AckSender, State(reasons): State<Reasons>, Data(id): Data<String>) {
+    let reason = reasons
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .cloned();
+    let _ = ack.send(&reason);
+}
+
+/// Per-socket data (kept across connection state recovery).
+async fn set_data(socket: Socket, ack: AckSender, Data(value): Data<Value>) {
+    let _ = ack.send(&socket.set_data(&value).is_ok());
+}
+
+async fn get_data(socket: Socket, ack: AckSender) {
+    let _ = ack.send(&socket.data::<Value>());
+}
 
 /// Whether the socket came back with connection state recovery (the recovery tests).
 async fn recovered(realtime::Recovered(recovered): realtime::Recovered) -> bool {
@@ -292,6 +340,37 @@ fn env_ms(name: &str) -> Option<Duration> {
     })))
 }
 
+/// A number from the environment variable `name`.
+fn env_usize(name: &str) -> Option<usize> {
+    let n = std::env::var(name).ok()?;
+    Some(
+        n.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, not {n:?}")),
+    )
+}
+
+/// Connection state recovery as the environment asks (the recovery tests): off unless
+/// `CONNECTION_STATE_RECOVERY=1`; the `RECOVERY_*` knobs change the defaults.
+fn recovery_from_env() -> Option<realtime::config::Recovery> {
+    if !std::env::var("CONNECTION_STATE_RECOVERY").is_ok_and(|v| v == "1") {
+        return None;
+    }
+    let mut recovery = realtime::config::Recovery::default();
+    if let Some(d) = env_ms("RECOVERY_MAX_DISCONNECTION_MS") {
+        recovery.max_disconnection_duration = d;
+    }
+    if let Some(n) = env_usize("RECOVERY_MAX_PACKETS") {
+        recovery.max_packets = n;
+    }
+    if let Some(n) = env_usize("RECOVERY_MAX_BYTES") {
+        recovery.max_bytes = n;
+    }
+    if let Ok(v) = std::env::var("RECOVERY_SKIP_MIDDLEWARES") {
+        recovery.skip_middlewares = v != "0";
+    }
+    Some(recovery)
+}
+
 fn client_bundle_path() -> PathBuf {
     match std::env::var_os("INTEROP_CLIENT_JS") {
         Some(p) => PathBuf::from(p),
@@ -327,8 +406,8 @@ async fn main() -> std::io::Result<()> {
         config = config.with_ping_timeout(ms);
     }
     // The recovery tests run a copy with connection state recovery on.
-    if std::env::var("CONNECTION_STATE_RECOVERY").is_ok_and(|v| v == "1") {
-        config = config.with_connection_state_recovery(realtime::config::Recovery::default());
+    if let Some(recovery) = recovery_from_env() {
+        config = config.with_connection_state_recovery(recovery);
     }
     // The client bundle at /socket.io/socket.io.js (and .min.js, the maps) when installed.
     let bundle = client_bundle_path();
@@ -340,8 +419,10 @@ async fn main() -> std::io::Result<()> {
         .config(config)
         .cors(CorsLayer::very_permissive())
         .state(Counter::default())
+        .state(Reasons::default())
         .namespace("/", |ns| {
             ns.on_connect(welcome)
+                .on_disconnect(remember_reason)
                 .on("echo", echo)
                 .on("recovered", recovered)
                 .on("ack-echo", ack_echo)
@@ -358,13 +439,20 @@ async fn main() -> std::io::Result<()> {
                 .on("count", count)
                 .on("1", numeric)
                 .on("disconnect-me", disconnect_me)
+                .on("set-data", set_data)
+                .on("get-data", get_data)
+                .on("disconnect-reason", disconnect_reason)
                 .on("message", message)
                 .fallback(unknown_event)
         })
         .namespace("/admin", |ns| {
             ns.middleware(require_secret)
                 .on_connect(welcome)
+                .on_disconnect(remember_reason)
                 .on("whoami", whoami)
+                .on("join", join)
+                .on("to-room", to_room)
+                .on("recovered", recovered)
         })
         .namespace("/custom", |ns| ns.on_connect(welcome).on("echo", echo))
         // With REDIS_URL set, copies of this server on other ports form one cluster.

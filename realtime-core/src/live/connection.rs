@@ -517,6 +517,9 @@ fn restored_socket(
         return Socket::new(ns, Arc::clone(client), auth);
     };
     let socket = Socket::with_id(id, ns, Arc::clone(client), auth);
+    socket.insert_extension(super::socket::Restoring(Arc::new(std::sync::Mutex::new(
+        Some(saved.clone()),
+    ))));
     let own = saved.sid.as_str();
     socket.join(
         saved
@@ -533,6 +536,46 @@ fn restored_socket(
     socket.insert_extension(super::socket::ReplayFrom(restored.from));
     tracing::debug!(socket = %socket.id(), ns = socket.ns(), "socket recovered");
     socket
+}
+
+/// A recovered socket that is not admitted after all (refused by middleware, or its
+/// connection closed first) puts the state it was restored from back, so that its client
+/// can still recover on its next try (as in socket.io, whose `restoreSession` leaves the
+/// session in place). Once admitted, the state is dropped instead.
+fn settle_restoring(socket: &Socket, admitted: bool) {
+    let Some(super::socket::Restoring(state)) = socket.extension::<super::socket::Restoring>()
+    else {
+        return;
+    };
+    let Some(saved) = state.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return;
+    };
+    if admitted {
+        return;
+    }
+    let (ns, Some(super::socket::Pid(pid))) =
+        (socket.namespace(), socket.extension::<super::socket::Pid>())
+    else {
+        return;
+    };
+    match (
+        &ns.recovery,
+        ns.cluster().filter(|_| ns.recovery_in_cluster()),
+    ) {
+        // Taken from the cluster's store: stored again, for the whole window.
+        (Some(log), Some(cluster)) => cluster.save_session(
+            ns.name(),
+            super::cluster::SessionState {
+                sid: saved.sid,
+                pid: pid.to_string(),
+                rooms: saved.rooms.iter().map(|r| r.to_string()).collect(),
+                data: saved.data.unwrap_or(Value::Null),
+            },
+            log.max_disconnection_duration(),
+        ),
+        (Some(log), None) => log.put_back(&pid, saved),
+        (None, _) => {}
+    }
 }
 
 /// Runs the connection middleware for a socket joining its namespace, server-wide first, in
@@ -576,6 +619,7 @@ async fn admit(client: Arc<Connection>, socket: Socket) {
         tracing::debug!(ns = socket.ns(), error = %err, "connection refused by middleware");
         refuse(&client, socket.ns(), &err);
         socket.retire(); // rooms its middleware may have joined
+        settle_restoring(&socket, false);
         return;
     }
     accept(&client, socket);
@@ -612,16 +656,20 @@ pub(crate) fn refuse(client: &Connection, nsp: &str, err: &ConnectError) {
 /// Makes the socket live: visible to the namespace, answered with CONNECT, then announced to
 /// the connect handler. The order matters: the reply is queued before anything the connect
 /// handler emits, and the socket is registered before the client can act on the reply. A
-/// recovered socket first gets what it missed (see [`Replay`]).
+/// recovered socket first gets what it missed (see `replay_from_memory`).
 pub(crate) fn accept(client: &Arc<Connection>, socket: Socket) {
     if client.session.is_closed() || !client.add_socket(socket.clone()) {
         socket.retire();
+        settle_restoring(&socket, false);
         return;
     }
     if !socket.mark_connected() {
         client.remove_socket(socket.ns());
+        settle_restoring(&socket, false);
         return;
     }
+    // Connected: from here on a drop saves the socket's state afresh (`on_disconnect`).
+    settle_restoring(&socket, true);
     match socket.extension::<super::socket::ReplayFrom>() {
         None => {
             socket.namespace().insert_socket(socket.clone());

@@ -228,9 +228,18 @@ impl RecoveryLog {
         self.prune(&mut inner, now);
     }
 
+    /// Puts back the state `take` took for a socket that was then not admitted (its
+    /// middleware refused it, or its connection closed first), unless newer state was saved
+    /// under `pid` meanwhile. Its disconnection time stays: the client may try again within
+    /// the same window, as in socket.io, where a refused recovery leaves the session kept.
+    pub(crate) fn put_back(&self, pid: &str, saved: SavedSocket) {
+        self.lock().saved.entry(pid.to_owned()).or_insert(saved);
+    }
+
     /// Takes the state saved under `pid` if the client may come back: it did within
     /// `max_disconnection_duration`, and its last `offset` is still kept (else it would
-    /// miss what was dropped). `None` makes it a new socket. A `pid` is recovered once.
+    /// miss what was dropped). `None` makes it a new socket. A `pid` is recovered once
+    /// (unless the socket is then not admitted: see `put_back`).
     pub(crate) fn take(&self, pid: &str, offset: &str) -> Option<Restored> {
         let offset: u64 = offset.parse().ok()?;
         let mut inner = self.lock();
@@ -238,7 +247,10 @@ impl RecoveryLog {
         if saved.disconnected_at.elapsed() > self.config.max_disconnection_duration {
             return None;
         }
-        let kept = inner.kept.iter().any(|k| k.offset == offset) || offset + 1 == inner.next;
+        // Everything after `offset` is still kept (the broadcast at `offset` itself may be
+        // gone: the client has it), and `offset` is one this log gave.
+        let first_kept = inner.kept.front().map_or(inner.next, |k| k.offset);
+        let kept = offset < inner.next && offset.saturating_add(1) >= first_kept;
         kept.then(|| Restored {
             socket: saved,
             pid: pid.into(),
@@ -347,6 +359,22 @@ mod tests {
     }
 
     #[test]
+    fn state_put_back_can_be_restored_again_but_never_replaces_newer_state() {
+        let log = RecoveryLog::new(Recovery::default());
+        let o1 = record(&log, &opts(&[], &[]), "1");
+        log.save("p", "sid".into(), vec![Room::from("sid")], None);
+        let o2 = record(&log, &opts(&[], &[]), "2");
+        let taken = log.take("p", &o1.to_string()).unwrap();
+        log.put_back("p", taken.socket);
+        let again = log.take("p", &o1.to_string()).expect("put back");
+        assert_eq!(texts(&log.replay(o1, &again.socket.rooms, || {})), ["2"]);
+        log.save("p", "newer".into(), vec![Room::from("newer")], None);
+        log.put_back("p", again.socket);
+        let newest = log.take("p", &o2.to_string()).unwrap();
+        assert_eq!(newest.socket.sid, "newer");
+    }
+
+    #[test]
     fn an_offset_no_longer_kept_is_a_new_connection() {
         let log = RecoveryLog::new(Recovery {
             max_packets: 2,
@@ -361,6 +389,30 @@ mod tests {
         assert!(log.take("unknown", "1").is_none());
         log.save("q", "sid".into(), vec![], None);
         assert!(log.take("q", "not a number").is_none());
+    }
+
+    #[test]
+    fn a_client_whose_own_last_broadcast_was_dropped_but_missed_none_comes_back() {
+        let log = RecoveryLog::new(Recovery {
+            max_packets: 2,
+            ..Recovery::default()
+        });
+        let seen = record(&log, &opts(&[], &[]), "seen");
+        log.save("p", "sid".into(), vec![Room::from("sid")], None);
+        record(&log, &opts(&[], &[]), "1");
+        record(&log, &opts(&[], &[]), "2");
+        let back = log
+            .take("p", &seen.to_string())
+            .expect("nothing it missed was dropped");
+        assert_eq!(
+            texts(&log.replay(seen, &back.socket.rooms, || {})),
+            ["1", "2"]
+        );
+        log.save("q", "sid".into(), vec![], None);
+        assert!(
+            log.take("q", "99").is_none(),
+            "an offset this log never gave"
+        );
     }
 
     #[test]

@@ -1009,6 +1009,11 @@ pub(crate) struct Pid(pub(crate) Arc<str>);
 #[derive(Clone)]
 pub(crate) struct Recovered;
 
+/// The state a recovered socket was restored from, until it is admitted: put back in the
+/// recovery log if it is not (see `RecoveryLog::put_back`).
+#[derive(Clone)]
+pub(crate) struct Restoring(pub(crate) Arc<Mutex<Option<super::recovery::SavedSocket>>>);
+
 /// Where a recovered socket's replay starts: the last offset it saw.
 #[derive(Clone)]
 pub(crate) struct ReplayFrom(pub(crate) super::recovery::Offset);
