@@ -299,7 +299,7 @@ pub(super) fn options(value: &Value) -> BroadcastOptions {
 }
 
 /// Room names: strings, or numbers (which socket.io also accepts).
-fn rooms(value: Option<&Value>) -> Vec<Room> {
+pub(super) fn rooms(value: Option<&Value>) -> Vec<Room> {
     value
         .and_then(Value::as_array)
         .map(|rooms| {

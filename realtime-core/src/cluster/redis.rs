@@ -20,7 +20,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{
     messages::{self, kind, Channels, Parser},
     shared::{
-        lock, next_message, random_id, should_warn, Collected, Commands, Gathered, Requests, Stats,
+        gathered_answers, gathered_sockets, lock, next_message, random_id, should_warn, Backoff,
+        Collected, Commands, Gathered, Requests, Stats,
     },
 };
 use crate::{
@@ -334,8 +335,7 @@ impl Inner {
     /// Keeps the subscription up: subscribes, reads, and on any failure reconnects with
     /// backoff and subscribes again.
     async fn run_subscriber(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<Change>) {
-        let mut delay = Duration::from_millis(100);
-        let mut failures = 0u32;
+        let mut backoff = Backoff::new(self.config.max_reconnect_delay);
         let mut connected_before = false;
         while !self.stop.is_cancelled() {
             let attempt =
@@ -343,23 +343,18 @@ impl Inner {
             let (mut sink, mut stream) = match attempt {
                 Ok(Ok(pair)) => pair,
                 outcome => {
-                    failures += 1;
                     let why = match outcome {
                         Ok(Err(err)) => err.to_string(),
                         _ => "timed out".to_owned(),
                     };
                     self.link
                         .send_replace(Link::Down(format!("cannot subscribe: {why}").into()));
-                    if failures == 1 {
-                        tracing::warn!(%why, "redis adapter: cannot subscribe; retrying");
-                    } else {
-                        tracing::debug!(%why, failures, "redis adapter: still cannot subscribe");
+                    if !backoff
+                        .wait("the adapter cannot subscribe", &why, &self.stop)
+                        .await
+                    {
+                        break;
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.stop.cancelled() => break,
-                    }
-                    delay = (delay * 2).min(self.config.max_reconnect_delay);
                     continue;
                 }
             };
@@ -367,13 +362,15 @@ impl Inner {
             while changes.try_recv().is_ok() {}
             if connected_before {
                 self.stats.resubscribed.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(after_failures = failures, "redis adapter: subscribed again");
+                tracing::info!(
+                    after_failures = backoff.failures(),
+                    "redis adapter: subscribed again"
+                );
             } else {
                 tracing::debug!(uid = %self.uid, "redis adapter: subscribed");
             }
             connected_before = true;
-            failures = 0;
-            delay = Duration::from_millis(100);
+            backoff.reset();
             self.link.send_replace(Link::Up);
             let mut health = tokio::time::interval(self.config.health_check_interval);
             health.tick().await;
@@ -891,11 +888,7 @@ impl ClusterAdapter for RedisAdapter {
                     )
                 })
                 .await;
-            match result {
-                Ok((Collected::Sockets(sockets), _)) => Ok(sockets),
-                Ok(_) => Ok(Vec::new()),
-                Err((err, _)) => Err(err),
-            }
+            gathered_sockets(result)
         })
     }
 
@@ -938,25 +931,7 @@ impl ClusterAdapter for RedisAdapter {
                     messages::encode_server_side_emit(&uid, Some(id), &packet)
                 })
                 .await;
-            match result {
-                Ok((Collected::Answers(responses), expected)) => Ok(ServerResponses {
-                    responses,
-                    expected,
-                }),
-                Ok((_, expected)) => Ok(ServerResponses {
-                    responses: Vec::new(),
-                    expected,
-                }),
-                // As Node: on timeout, the answers that came.
-                Err((
-                    ClusterError::Timeout { expected, .. },
-                    Some(Collected::Answers(responses)),
-                )) => Ok(ServerResponses {
-                    responses,
-                    expected,
-                }),
-                Err((err, _)) => Err(err),
-            }
+            gathered_answers(result)
         })
     }
 

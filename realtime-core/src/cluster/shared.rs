@@ -272,3 +272,87 @@ impl Stats {
         }
     }
 }
+
+/// The sockets a fetch request gathered.
+pub(super) fn gathered_sockets(result: Gathered) -> Result<Vec<SocketDetails>, ClusterError> {
+    match result {
+        Ok((Collected::Sockets(sockets), _)) => Ok(sockets),
+        Ok(_) => Ok(Vec::new()),
+        Err((err, _)) => Err(err),
+    }
+}
+
+/// The answers a server-side emit gathered; on timeout, as Node, the answers that came.
+pub(super) fn gathered_answers(
+    result: Gathered,
+) -> Result<crate::live::cluster::ServerResponses, ClusterError> {
+    use crate::live::cluster::ServerResponses;
+    match result {
+        Ok((Collected::Answers(responses), expected)) => Ok(ServerResponses {
+            responses,
+            expected,
+        }),
+        Ok((_, expected)) => Ok(ServerResponses {
+            responses: Vec::new(),
+            expected,
+        }),
+        Err((ClusterError::Timeout { expected, .. }, Some(Collected::Answers(responses)))) => {
+            Ok(ServerResponses {
+                responses,
+                expected,
+            })
+        }
+        Err((err, _)) => Err(err),
+    }
+}
+
+/// Reconnection attempts of a long-lived connection (a subscription, a stream reader):
+/// waits from 100 ms, doubling up to a maximum; the first failure in a row is a warning.
+pub(super) struct Backoff {
+    delay: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub(super) fn new(max: Duration) -> Backoff {
+        Backoff {
+            delay: Duration::from_millis(100),
+            max,
+            failures: 0,
+        }
+    }
+
+    /// Failures in a row so far.
+    pub(super) fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Connected: the next failure starts over.
+    pub(super) fn reset(&mut self) {
+        self.delay = Duration::from_millis(100);
+        self.failures = 0;
+    }
+
+    /// A failed attempt (`what` failed because of `why`): logs it, then waits; `false` if
+    /// `stop` came first.
+    pub(super) async fn wait(
+        &mut self,
+        what: &str,
+        why: &str,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> bool {
+        self.failures += 1;
+        if self.failures == 1 {
+            tracing::warn!(%why, "redis: {what}; retrying");
+        } else {
+            tracing::debug!(%why, failures = self.failures, "redis: still {what}");
+        }
+        let delay = self.delay;
+        self.delay = (self.delay * 2).min(self.max);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = stop.cancelled() => false,
+        }
+    }
+}
