@@ -174,3 +174,54 @@ async fn without_redis_broadcasts_still_reach_this_node_without_offsets() {
     assert_sio_echo(&mut ws, "without-redis").await;
     wait_until("dropped counted", || adapter.stats().dropped >= 2).await;
 }
+
+#[tokio::test]
+async fn a_plain_websocket_client_comes_back_to_another_node() {
+    let _logs = init();
+    let prefix = format!(
+        "rt-streams-plain-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let a = node(&prefix).await;
+    let b = node(&prefix).await;
+    let mut ws = plain_ws(&a, "").await;
+    let session: Value = serde_json::from_str(&ws.recv_text().await).unwrap();
+    assert_eq!(session[0], "$session");
+    assert_eq!(session[1]["recovered"], false);
+    let sid = session[1]["sid"].as_str().unwrap().to_owned();
+    let pid = session[1]["pid"].as_str().unwrap().to_owned();
+    a.socket("/", &sid).join("room");
+    let ns_b = b.rt.of("/").unwrap();
+    ns_b.to("room").emit("m", &0).unwrap();
+    let first: Value = serde_json::from_str(&ws.recv_text().await).unwrap();
+    assert_eq!(first[1], 0);
+    let offset = first[2]["$offset"].as_str().expect("an offset").to_owned();
+
+    drop(ws);
+    wait_until("a sees the drop", || {
+        a.rt.of("/").unwrap().socket_count() == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 1..=2 {
+        ns_b.to("room").emit("m", &i).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let query = format!("?pid={pid}&offset={offset}");
+    let mut back = plain_ws(&b, &query).await;
+    let session: Value = serde_json::from_str(&back.recv_text().await).unwrap();
+    assert_eq!(
+        session,
+        json!(["$session", { "sid": sid, "pid": pid, "recovered": true }])
+    );
+    for i in 1..=2 {
+        let frame: Value = serde_json::from_str(&back.recv_text().await).unwrap();
+        assert_eq!((&frame[0], &frame[1]), (&json!("m"), &json!(i)), "{frame}");
+        assert!(frame[2]["$offset"].is_string(), "{frame}");
+    }
+}
