@@ -272,14 +272,18 @@ impl Conn {
         Ok(self.ws.get_mut().enable_rx_timestamps()?)
     }
 
-    /// Sends a WebSocket close frame and waits briefly for the server's answer.
+    /// Sends a WebSocket close frame and waits briefly for the server's answer: its close
+    /// frame, or the end of the connection. The close handshake is complete once the
+    /// server's close frame is in, and dropping the connection then ends it from our side:
+    /// waiting for the server to end the TCP connection first (as tungstenite would) costs
+    /// up to the whole timeout on a server that waits for the client to do it.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
             let _ = self.ws.close(None).await;
-            while let Some(Ok(_)) = self.ws.next().await {}
-        })
-        .await;
-    }
+            while let Some(Ok(message)) = self.ws.next().await {
+                if message.is_close() {
+                    break;
+                }
 }
 
 /// The unsigned integer value of the first `"t":` key in `json` (the fan-out payload
