@@ -6,11 +6,18 @@
 //! `40{"sid":..}`. Server pings `2` are answered `3`. Events are `42["ev",..]`, events asking
 //! for an ack `42<id>["ev",..]`, acks `43<id>[..]`.
 //!
+//! Connection state recovery (socket.io 4.6+), as socket.io-client does it: a server with
+//! recovery on answers CONNECT `40{"sid":..,"pid":..}` and appends an offset string as the
+//! last argument of every broadcast; a client coming back sends `40{"pid":..,"offset":..}`
+//! (see [`Conn::connect_with_auth`]), and the server replays what it missed *before* its
+//! CONNECT reply. Those early events are kept and handed out by [`Conn::next`] first.
+//!
 //! Plain WebSocket (realtime's `/ws`): events `["ev", data]`, with an ack request
 //! `["ev", data, id]`, answered `["$ack", id, ..]`; heartbeats are WebSocket ping frames,
 //! which tungstenite answers by itself while reading.
 
 use std::{
+    collections::VecDeque,
     net::{IpAddr, SocketAddr},
     os::fd::AsRawFd,
     time::Duration,
@@ -57,8 +64,18 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub struct Conn {
     ws: WebSocketStream<Stream>,
     proto: Proto,
-    /// Socket.IO session id (Engine.IO sid), for diagnostics.
+    /// The Engine.IO session id until the CONNECT reply, then the Socket.IO socket id it
+    /// carries (`40{"sid":..}`).
     pub sid: String,
+    /// The private id of connection state recovery, when the server's CONNECT reply had one
+    /// (`40{"sid":..,"pid":..}`: recovery is on).
+    pub pid: Option<String>,
+    /// Socket.IO packets that came before the CONNECT reply: the events a server with
+    /// connection state recovery replays to a client that came back. [`Conn::next`] hands
+    /// them out before reading anything new.
+    pending: VecDeque<Utf8Bytes>,
+    /// How many events came before the CONNECT reply (replayed by recovery).
+    pub replayed: usize,
     /// An Engine.IO pong owed to the server. Set before the pong is sent and cleared once it
     /// is, so that a `next()` cancelled by a `select!` mid-send retries it instead of losing it.
     pong_due: bool,
@@ -108,7 +125,20 @@ impl Conn {
         proto: Proto,
         timeout: Duration,
     ) -> Result<Conn, Error> {
-        tokio::time::timeout(timeout, Self::connect_inner(server, source, proto))
+        Self::connect_with_auth(server, source, proto, timeout, None).await
+    }
+
+    /// [`Conn::connect`] with an auth object (JSON text) in the Socket.IO CONNECT packet:
+    /// `{"pid":..,"offset":..}` asks a server with connection state recovery for the
+    /// session `pid` and what it missed after `offset`.
+    pub async fn connect_with_auth(
+        server: SocketAddr,
+        source: IpAddr,
+        proto: Proto,
+        timeout: Duration,
+        auth: Option<&str>,
+    ) -> Result<Conn, Error> {
+        tokio::time::timeout(timeout, Self::connect_inner(server, source, proto, auth))
             .await
             .map_err(|_| Error::from("connect timed out"))?
     }
@@ -117,6 +147,7 @@ impl Conn {
         server: SocketAddr,
         source: IpAddr,
         proto: Proto,
+        auth: Option<&str>,
     ) -> Result<Conn, Error> {
         let stream = tcp_connect(server, source).await?;
         let url = match proto {
@@ -133,6 +164,9 @@ impl Conn {
             ws,
             proto,
             sid: String::new(),
+            pid: None,
+            pending: VecDeque::new(),
+            replayed: 0,
             pong_due: false,
             fast_ticks: false,
         };
@@ -145,21 +179,30 @@ impl Conn {
                 };
                 let open: Value = serde_json::from_str(open)?;
                 conn.sid = open["sid"].as_str().unwrap_or_default().to_owned();
-                conn.send_text("40".to_owned()).await?;
+                conn.send_text(format!("40{}", auth.unwrap_or_default()))
+                    .await?;
                 loop {
-                    let text = conn.next_text().await?;
-                    let text: &str = &text;
+                    let frame = conn.next_text().await?;
+                    let text: &str = &frame;
                     if let Some(ok) = text.strip_prefix("40") {
                         let v: Value = serde_json::from_str(ok)?;
-                        if v.get("sid").is_none() {
+                        let Some(sid) = v.get("sid").and_then(Value::as_str) else {
                             return Err(format!("CONNECT answer without sid: {text}").into());
-                        }
+                        };
+                        conn.sid = sid.to_owned();
+                        conn.pid = v.get("pid").and_then(Value::as_str).map(str::to_owned);
                         break;
                     } else if text.starts_with("44") {
                         return Err(format!("connect refused: {text}").into());
                     } else if text == "2" {
                         conn.pong_due = true;
                         conn.flush_pong().await?;
+                    } else if text.starts_with('4') {
+                        // Replayed by connection state recovery before the reply.
+                        if text.starts_with("42") {
+                            conn.replayed += 1;
+                        }
+                        conn.pending.push_back(frame);
                     }
                 }
             }
@@ -226,7 +269,10 @@ impl Conn {
     pub async fn next(&mut self) -> Result<Incoming, Error> {
         loop {
             self.flush_pong().await?;
-            let text = self.next_text().await?;
+            let text = match self.pending.pop_front() {
+                Some(early) => early,
+                None => self.next_text().await?,
+            };
             let text: &str = &text;
             if self.fast_ticks {
                 let prefix = match self.proto {
@@ -272,11 +318,32 @@ impl Conn {
         Ok(self.ws.get_mut().enable_rx_timestamps()?)
     }
 
-    /// Sends a WebSocket close frame and waits briefly for the server's answer.
+    /// Whether packets that came before the CONNECT reply are still to be handed out by
+    /// [`Conn::next`] (which returns them without waiting).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Drops the connection as a network cut would: a TCP reset, no WebSocket close frame,
+    /// no Socket.IO DISCONNECT; what was in flight either way is lost.
+    pub fn cut(self) {
+        let _ = self.ws.get_ref().reset_on_close();
+        drop(self);
+    }
+
+    /// Sends a WebSocket close frame and waits briefly for the server's answer: its close
+    /// frame, or the end of the connection. The close handshake is complete once the
+    /// server's close frame is in, and dropping the connection then ends it from our side:
+    /// waiting for the server to end the TCP connection first (as tungstenite would) costs
+    /// up to the whole timeout on a server that waits for the client to do it.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
             let _ = self.ws.close(None).await;
-            while let Some(Ok(_)) = self.ws.next().await {}
+            while let Some(Ok(message)) = self.ws.next().await {
+                if message.is_close() {
+                    break;
+                }
+            }
         })
         .await;
     }

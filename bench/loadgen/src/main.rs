@@ -6,6 +6,7 @@
 //! - `loadgen check <port>`: checks a running server against the benchmark contract.
 
 mod client;
+mod jitter;
 mod stream;
 mod suite;
 mod util;

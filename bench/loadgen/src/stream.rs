@@ -57,6 +57,30 @@ impl Stream {
         Ok(())
     }
 
+    /// Ends the connection abruptly, as a network cut seen by the peer: `SO_LINGER` 0, so
+    /// that closing the socket sends a TCP reset (no FIN, no WebSocket close frame) and
+    /// discards whatever was still unsent or unread.
+    pub fn reset_on_close(&self) -> io::Result<()> {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt with a valid fd and a linger struct.
+        let r = unsafe {
+            libc::setsockopt(
+                self.tcp.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &linger as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Kernel receive time (CLOCK_MONOTONIC µs) of the last packet read so far, if
     /// timestamps are enabled and one came.
     pub fn last_rx_us(&self) -> Option<u64> {

@@ -35,6 +35,9 @@ pub enum ServerKind {
     Realtime,
     Socketioxide,
     Node,
+    /// realtime run a second time in the jitter scenario, with connection state recovery
+    /// off (its `Realtime` run has it on): the cost of recovery is the ratio of the two.
+    RealtimeNoRecovery,
 }
 
 impl ServerKind {
@@ -43,7 +46,21 @@ impl ServerKind {
             ServerKind::Realtime => "realtime",
             ServerKind::Socketioxide => "socketioxide",
             ServerKind::Node => "node",
+            ServerKind::RealtimeNoRecovery => "realtime-recovery-off",
         }
+    }
+    /// The column header of the jitter table, which says who recovers.
+    fn jitter_header(self) -> &'static str {
+        match self {
+            ServerKind::Realtime => "realtime, recovery on",
+            ServerKind::RealtimeNoRecovery => "realtime, recovery off",
+            ServerKind::Socketioxide => "socketioxide (no recovery)",
+            ServerKind::Node => "node, recovery on",
+        }
+    }
+    /// Whether this server runs the jitter scenario with connection state recovery on.
+    fn jitter_recovery(self) -> bool {
+        matches!(self, ServerKind::Realtime | ServerKind::Node)
     }
     fn parse(s: &str) -> Option<ServerKind> {
         match s {
@@ -55,7 +72,12 @@ impl ServerKind {
     }
 }
 
-const SCENARIOS: [&str; 6] = ["idle", "fanout", "cluster", "rate", "echo", "storm"];
+const SCENARIOS: [&str; 7] = [
+    "idle", "fanout", "cluster", "rate", "echo", "storm", "jitter",
+];
+
+/// The jitter scenario's sections start so; its rows make a table of their own.
+const JITTER: &str = "jitter";
 
 /// The Redis of the cluster scenario when neither `--redis` nor `REDIS_URL` names one.
 const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
@@ -84,15 +106,22 @@ pub struct Opts {
     /// The Redis the cluster scenario's nodes share (`--redis`, else `REDIS_URL`, else
     /// [`DEFAULT_REDIS`]).
     pub redis: String,
+    /// Jitter: clients, seconds of stream, ticks per second, cuts per client.
+    pub jitter_clients: Option<usize>,
+    pub jitter_seconds: Option<f64>,
+    pub jitter_rate: Option<u64>,
+    pub jitter_cuts: Option<u32>,
     /// The arguments as given, for the report when not run through `bench/run`.
     pub raw: Vec<String>,
 }
 
 const USAGE: &str =
     "usage: bench/run [--smoke] [--write] [--repeat N] [--servers realtime,socketioxide,node]
-                 [--scenarios idle,fanout,cluster,rate,echo,storm] [--fanout-emits SMALL,LARGE]
-                 [--rate DELIVERIES_PER_S] [--latency-every N] [--patience SECONDS]
-                 [--redis URL] [--per-process N] [--sources N] [--threads N] [--note TEXT]";
+                 [--scenarios idle,fanout,cluster,rate,echo,storm,jitter]
+                 [--fanout-emits SMALL,LARGE] [--rate DELIVERIES_PER_S] [--latency-every N]
+                 [--jitter-clients N] [--jitter-seconds S] [--jitter-rate TICKS_PER_S]
+                 [--jitter-cuts N] [--patience SECONDS] [--redis URL] [--per-process N]
+                 [--sources N] [--threads N] [--note TEXT]";
 
 impl Opts {
     pub fn parse(args: &[String]) -> Result<Opts, String> {
@@ -118,6 +147,10 @@ impl Opts {
                 .ok()
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| DEFAULT_REDIS.to_owned()),
+            jitter_clients: None,
+            jitter_seconds: None,
+            jitter_rate: None,
+            jitter_cuts: None,
             raw: args.to_vec(),
         };
         let mut it = args.iter();
@@ -174,6 +207,20 @@ impl Opts {
                     o.latency_every = num::<usize>(&val("--latency-every")?)?.max(1)
                 }
                 "--note" => o.note = Some(val("--note")?),
+                "--jitter-clients" => {
+                    o.jitter_clients = Some(num::<usize>(&val("--jitter-clients")?)?.max(1))
+                }
+                "--jitter-seconds" => {
+                    let v: f64 = num(&val("--jitter-seconds")?)?;
+                    if v.is_nan() || v < 2.0 {
+                        return Err(format!("--jitter-seconds wants 2 or more, got {v}"));
+                    }
+                    o.jitter_seconds = Some(v);
+                }
+                "--jitter-rate" => {
+                    o.jitter_rate = Some(num::<u64>(&val("--jitter-rate")?)?.clamp(1, 1000))
+                }
+                "--jitter-cuts" => o.jitter_cuts = Some(num(&val("--jitter-cuts")?)?),
                 "--redis" => o.redis = val("--redis")?,
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown option {other}\n{USAGE}")),
@@ -223,6 +270,52 @@ struct Sizes {
     reconnect_bound: Duration,
     /// How long receivers may still wait for deliveries after the last emit was acked.
     collect_timeout: Duration,
+    jitter: JitterSizes,
+}
+
+/// The jitter scenario: `clients` in one room receive a stream of `rate` ticks per second
+/// for `seconds`, and each has its connection cut `cuts` times, at instants drawn
+/// uniformly from `warmup_ms` after the start to the moment that leaves room for the
+/// longest pause and a reconnect before the stream ends; it comes back after a pause drawn
+/// uniformly in `pause_ms`.
+#[derive(Debug, Clone)]
+struct JitterSizes {
+    clients: usize,
+    rate: u64,
+    seconds: f64,
+    cuts: u32,
+    pause_ms: [u64; 2],
+    warmup_ms: u64,
+    /// How long clients may wait for the end of the stream after the last emit was acked.
+    end_timeout: Duration,
+    /// Pause before the server's memory is read (before the clients, and once they joined).
+    settle: Duration,
+}
+
+impl JitterSizes {
+    fn emits(&self) -> u64 {
+        (self.rate as f64 * self.seconds).round().max(1.0) as u64
+    }
+    fn interval_us(&self) -> u64 {
+        1_000_000 / self.rate.max(1)
+    }
+    /// The window the cut instants are drawn from, in ms after the start.
+    fn cut_window_ms(&self) -> (u64, u64) {
+        let stream_ms = self.emits() * self.interval_us() / 1000;
+        let to = stream_ms.saturating_sub(self.pause_ms[1] + 300);
+        (self.warmup_ms, to.max(self.warmup_ms))
+    }
+    fn section(&self) -> String {
+        format!(
+            "{JITTER}: {} clients in one room, {} ticks at {}/s, {} TCP cut(s) per client, back after {}–{} ms",
+            k(self.clients),
+            self.emits(),
+            self.rate,
+            self.cuts,
+            self.pause_ms[0],
+            self.pause_ms[1]
+        )
+    }
 }
 
 impl Sizes {
@@ -232,6 +325,18 @@ impl Sizes {
             s.fanout[0].1 = a;
             s.fanout[1].1 = b;
             s.cluster.1 = a;
+        }
+        if let Some(n) = o.jitter_clients {
+            s.jitter.clients = n;
+        }
+        if let Some(v) = o.jitter_seconds {
+            s.jitter.seconds = v;
+        }
+        if let Some(v) = o.jitter_rate {
+            s.jitter.rate = v;
+        }
+        if let Some(v) = o.jitter_cuts {
+            s.jitter.cuts = v;
         }
         s
     }
@@ -256,6 +361,16 @@ impl Sizes {
                 reconnect_delay_ms: 1000,
                 reconnect_bound: Duration::from_secs(20),
                 collect_timeout: Duration::from_secs(10),
+                jitter: JitterSizes {
+                    clients: 200,
+                    rate: 20,
+                    seconds: 2.0,
+                    cuts: 1,
+                    pause_ms: [100, 1000],
+                    warmup_ms: 300,
+                    end_timeout: Duration::from_secs(5),
+                    settle: Duration::from_millis(100),
+                },
             }
         } else {
             Sizes {
@@ -282,6 +397,17 @@ impl Sizes {
                 reconnect_delay_ms: 1000,
                 reconnect_bound: Duration::from_secs(60),
                 collect_timeout: Duration::from_secs(30),
+                // 600 ticks to 2 000 clients (1.2 M deliveries, 40 000/s), 6 000 cuts.
+                jitter: JitterSizes {
+                    clients: 2_000,
+                    rate: 20,
+                    seconds: 30.0,
+                    cuts: 3,
+                    pause_ms: [100, 1000],
+                    warmup_ms: 500,
+                    end_timeout: Duration::from_secs(15),
+                    settle: Duration::from_millis(300),
+                },
             }
         }
     }
@@ -315,6 +441,17 @@ struct Row {
     section: String,
     label: String,
     better: Better,
+    /// A percentage shown with two decimals, cut rather than rounded (99.996 is 99.99,
+    /// never 100.00).
+    pct: bool,
+}
+
+/// A percentage with two decimals, cut rather than rounded: only 100 % shows `100.00`.
+fn fmt_pct(v: f64) -> String {
+    if v.is_nan() {
+        return "—".to_owned();
+    }
+    format!("{:.2}", (v * 100.0 + 1e-9).floor() / 100.0)
 }
 
 /// Every figure of every run: (server, row) → (run index, value).
@@ -324,6 +461,8 @@ struct Results {
     values: BTreeMap<(String, String), Vec<(usize, f64)>>,
     texts: BTreeMap<(String, String), Vec<(usize, String)>>,
     failures: Vec<String>,
+    /// Findings that are reported, not failed (a peer losing deliveries with recovery on).
+    notes: Vec<String>,
     /// CPU % used by other processes (machine − server − loadgen) in each measured window.
     other_pct: Vec<f64>,
     /// Runs measured again because other work disturbed them, and the time spent waiting
@@ -352,7 +491,20 @@ impl Results {
                 section: section.to_owned(),
                 label: label.to_owned(),
                 better,
+                pct: false,
             });
+        }
+    }
+
+    /// [`Results::set`] for a percentage (see [`Row::pct`]).
+    fn set_pct(&mut self, server: ServerKind, section: &str, label: &str, better: Better, v: f64) {
+        self.set(server, section, label, better, v);
+        if let Some(row) = self
+            .rows
+            .iter_mut()
+            .find(|r| r.section == section && r.label == label)
+        {
+            row.pct = true;
         }
     }
 
@@ -451,11 +603,18 @@ impl Results {
         let Some(mid) = self.get(server, row) else {
             return "—".to_owned();
         };
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if row.pct {
+            return if self.runs <= 1 {
+                fmt_pct(mid)
+            } else {
+                format!("{}{}", fmt_pct(mid), spread(fmt_pct(lo), fmt_pct(hi)))
+            };
+        }
         if self.runs <= 1 || row.better == Better::Zero {
             return fmt_num(Some(mid));
         }
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         format!("{}{}", fmt3(mid), spread(fmt3(lo), fmt3(hi)))
     }
 
@@ -491,35 +650,71 @@ impl Results {
         out
     }
 
+    /// The table of every scenario but jitter (empty when only jitter ran).
     fn table(&self, servers: &[ServerKind]) -> String {
-        let mut s = String::new();
-        let peers: Vec<ServerKind> = servers
+        let columns: Vec<(ServerKind, String)> =
+            servers.iter().map(|k| (*k, k.name().to_owned())).collect();
+        let ratios: Vec<(ServerKind, String)> = servers
             .iter()
-            .copied()
-            .filter(|k| *k != ServerKind::Realtime)
+            .filter(|k| **k != ServerKind::Realtime)
+            .map(|k| (*k, format!("realtime ÷ {}", k.name())))
             .collect();
-        let with_ratio = servers.contains(&ServerKind::Realtime);
-        s.push_str("| scenario | metric |");
-        for k in servers {
-            let _ = write!(s, " {} |", k.name());
+        self.table_of(&columns, &ratios, |row| !row.section.starts_with(JITTER))
+    }
+
+    /// The jitter scenario's table: realtime with recovery on and off side by side, and
+    /// the ratio of the two (the cost of recovery) before the peers' (empty when jitter
+    /// did not run).
+    fn jitter_table(&self, servers: &[ServerKind]) -> String {
+        let servers = jitter_servers(servers);
+        let columns: Vec<(ServerKind, String)> = servers
+            .iter()
+            .map(|k| (*k, k.jitter_header().to_owned()))
+            .collect();
+        let ratios: Vec<(ServerKind, String)> = servers
+            .iter()
+            .filter(|k| **k != ServerKind::Realtime)
+            .map(|k| {
+                let title = match k {
+                    ServerKind::RealtimeNoRecovery => "realtime on ÷ off (cost of recovery)",
+                    ServerKind::Socketioxide => "realtime on ÷ socketioxide",
+                    ServerKind::Node => "realtime on ÷ node on",
+                    ServerKind::Realtime => unreachable!(),
+                };
+                (*k, title.to_owned())
+            })
+            .collect();
+        self.table_of(&columns, &ratios, |row| row.section.starts_with(JITTER))
+    }
+
+    /// A markdown table of the rows `which` selects: one column per server (with its
+    /// header), then realtime ÷ peer for each of `ratios` when realtime is a column.
+    fn table_of(
+        &self,
+        columns: &[(ServerKind, String)],
+        ratios: &[(ServerKind, String)],
+        which: impl Fn(&Row) -> bool,
+    ) -> String {
+        let mut s = String::new();
+        if !self.rows.iter().any(&which) {
+            return s;
         }
-        if with_ratio {
-            for p in &peers {
-                let _ = write!(s, " realtime ÷ {} |", p.name());
-            }
+        let with_ratio = columns.iter().any(|(k, _)| *k == ServerKind::Realtime);
+        let ratios = if with_ratio { ratios } else { &[] };
+        s.push_str("| scenario | metric |");
+        for (_, header) in columns {
+            let _ = write!(s, " {header} |");
+        }
+        for (_, header) in ratios {
+            let _ = write!(s, " {header} |");
         }
         s.push('\n');
         s.push_str("|---|---|");
-        for _ in servers {
+        for _ in columns.iter().chain(ratios) {
             s.push_str("---:|");
         }
-        if with_ratio {
-            for _ in &peers {
-                s.push_str("---:|");
-            }
-        }
         s.push('\n');
-        for row in &self.rows {
+        for row in self.rows.iter().filter(|r| which(r)) {
             let arrow = match row.better {
                 Better::Higher => " ↑",
                 Better::Lower => " ↓",
@@ -527,18 +722,29 @@ impl Results {
                 Better::Info | Better::Text => "",
             };
             let _ = write!(s, "| {} | {}{} |", row.section, row.label, arrow);
-            for k in servers {
+            for (k, _) in columns {
                 let _ = write!(s, " {} |", self.cell(*k, row));
             }
-            if with_ratio {
-                for p in &peers {
-                    let _ = write!(s, " {} |", self.ratio(*p, row));
-                }
+            for (p, _) in ratios {
+                let _ = write!(s, " {} |", self.ratio(*p, row));
             }
             s.push('\n');
         }
         s
     }
+}
+
+/// The servers of the jitter scenario, in run order: realtime twice (recovery on, then
+/// off) when it is one of `servers`, then the others.
+fn jitter_servers(servers: &[ServerKind]) -> Vec<ServerKind> {
+    let mut out = Vec::new();
+    for k in servers {
+        out.push(*k);
+        if *k == ServerKind::Realtime {
+            out.push(ServerKind::RealtimeNoRecovery);
+        }
+    }
+    out
 }
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -706,17 +912,22 @@ struct ClusterEnv {
 }
 
 impl ServerProc {
+    /// Starts `kind` on `port`; with `recovery`, connection state recovery on
+    /// (`CONNECTION_STATE_RECOVERY=1`, which socketioxide ignores: it has none).
     fn start(
         kind: ServerKind,
         port: u16,
         label: &str,
         cluster: Option<&ClusterEnv>,
+        recovery: bool,
     ) -> Result<ServerProc, String> {
         let log = log_dir().join(format!("{}-{label}.log", kind.name()));
         let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = match kind {
-            ServerKind::Realtime => Command::new(bin_dir().join("bench-server-realtime")),
+            ServerKind::Realtime | ServerKind::RealtimeNoRecovery => {
+                Command::new(bin_dir().join("bench-server-realtime"))
+            }
             ServerKind::Socketioxide => Command::new(bin_dir().join("bench-server-socketioxide")),
             ServerKind::Node => {
                 let mut c = Command::new("node");
@@ -730,6 +941,11 @@ impl ServerProc {
             // Single-node scenarios never join a cluster, whatever the suite's environment.
             None => cmd.env_remove("REDIS_URL").env_remove("REDIS_KEY"),
         };
+        if recovery {
+            cmd.env("CONNECTION_STATE_RECOVERY", "1");
+        } else {
+            cmd.env_remove("CONNECTION_STATE_RECOVERY");
+        }
         cmd.env("PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(out)
@@ -746,7 +962,9 @@ impl ServerProc {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             log,
         };
-        if let Err(e) = s.wait_ready() {
+        // socketioxide has no recovery: its check expects none whatever was asked.
+        let recovery = recovery && kind != ServerKind::Socketioxide;
+        if let Err(e) = s.wait_ready(recovery) {
             s.stop();
             return Err(e);
         }
@@ -754,8 +972,10 @@ impl ServerProc {
     }
 
     /// Waits until the server answers the whole contract (join, echo, fanout) over
-    /// Socket.IO, and for realtime over plain WebSocket too; at most 20 s.
-    fn wait_ready(&mut self) -> Result<(), String> {
+    /// Socket.IO, and for realtime over plain WebSocket too; at most 20 s. With `recovery`
+    /// the Socket.IO check also wants connection state recovery on (a `pid` in the CONNECT
+    /// reply, an offset after the tick), without it off.
+    fn wait_ready(&mut self, recovery: bool) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -770,10 +990,13 @@ impl ServerProc {
                     self.log.display()
                 ));
             }
-            match rt.block_on(check_contract(self.addr, Proto::Sio)) {
+            match rt.block_on(check_contract(self.addr, Proto::Sio, Some(recovery))) {
                 Ok(()) => {
-                    if self.kind == ServerKind::Realtime {
-                        rt.block_on(check_contract(self.addr, Proto::Plain))
+                    if matches!(
+                        self.kind,
+                        ServerKind::Realtime | ServerKind::RealtimeNoRecovery
+                    ) {
+                        rt.block_on(check_contract(self.addr, Proto::Plain, None))
                             .map_err(|e| {
                                 format!("realtime: plain WebSocket contract check failed: {e}")
                             })?;
@@ -838,10 +1061,30 @@ async fn wait_ack(
 }
 
 /// join → ack true; echo → same argument; fanout to a room the client is in → `tick` with
-/// the same object and ack true.
-async fn check_contract(addr: SocketAddr, proto: Proto) -> Result<(), crate::client::Error> {
+/// the same object and ack true. `recovery`: `Some(true)` wants connection state recovery
+/// on (a `pid` in the CONNECT reply, an offset string after the tick's object),
+/// `Some(false)` off (neither), `None` either (and the plain WebSocket protocol has none).
+async fn check_contract(
+    addr: SocketAddr,
+    proto: Proto,
+    recovery: Option<bool>,
+) -> Result<(), crate::client::Error> {
     let src = "127.0.0.1".parse().unwrap();
     let mut c = Conn::connect(addr, src, proto, Duration::from_secs(2)).await?;
+    let wanted = match (proto, recovery) {
+        (Proto::Plain, _) => false,
+        (_, Some(on)) => on,
+        (_, None) => c.pid.is_some(),
+    };
+    if proto == Proto::Sio && c.pid.is_some() != wanted {
+        return Err(format!(
+            "connection state recovery is {} (CONNECT reply {} a pid), the scenario wants it {}",
+            if c.pid.is_some() { "on" } else { "off" },
+            if c.pid.is_some() { "with" } else { "without" },
+            if wanted { "on" } else { "off" }
+        )
+        .into());
+    }
     c.emit("join", r#""__check""#, Some(1)).await?;
     let (args, _) = wait_ack(&mut c, 1).await.map_err(|_| "no ack to join")??;
     if args != vec![Value::Bool(true)] {
@@ -876,8 +1119,23 @@ async fn check_contract(addr: SocketAddr, proto: Proto) -> Result<(), crate::cli
                 .map_err(|_| "no tick after fanout")??,
         );
     }
-    if ticks[0] != vec![msg] {
-        return Err(format!("fanout delivered {:?}", ticks[0]).into());
+    let delivered = &ticks[0];
+    let ok = if wanted {
+        // The broadcast's offset, appended as its last argument.
+        delivered.len() == 2 && delivered[0] == msg && delivered[1].is_string()
+    } else {
+        *delivered == vec![msg.clone()]
+    };
+    if !ok {
+        return Err(format!(
+            "fanout delivered {delivered:?}{}",
+            if wanted {
+                " (with recovery on: the object and an offset string)"
+            } else {
+                ""
+            }
+        )
+        .into());
     }
     c.close().await;
     Ok(())
@@ -1562,6 +1820,7 @@ enum Unit {
     Rate(usize),
     Echo,
     Storm,
+    Jitter,
 }
 
 struct Suite {
@@ -1883,17 +2142,21 @@ impl Suite {
         label: &str,
         f: impl FnOnce(&mut Suite, &mut ServerProc) -> Result<(), String>,
     ) {
-        self.with_nodes(kind, label, 1, |suite, nodes| f(suite, &mut nodes[0]));
+        self.with_nodes(kind, label, 1, false, |suite, nodes| {
+            f(suite, &mut nodes[0])
+        });
     }
 
     /// Starts `nodes` instances of `kind`, each on its own port (2 or more: the nodes of
     /// one cluster on the suite's Redis, with a channel prefix of their own, checked to
     /// deliver across nodes), runs `f`, stops them; a scenario that fails is recorded.
+    /// `recovery`: connection state recovery on (see [`ServerProc::start`]).
     fn with_nodes(
         &mut self,
         kind: ServerKind,
         label: &str,
         nodes: usize,
+        recovery: bool,
         f: impl FnOnce(&mut Suite, &mut [ServerProc]) -> Result<(), String>,
     ) {
         let ports: Vec<u16> = (0..nodes.max(1)).map(|_| self.port()).collect();
@@ -1948,7 +2211,7 @@ impl Suite {
             } else {
                 format!("{label}{run_suffix}")
             };
-            match ServerProc::start(kind, port, &log_label, cluster.as_ref()) {
+            match ServerProc::start(kind, port, &log_label, cluster.as_ref(), recovery) {
                 Ok(s) => servers.push(s),
                 Err(e) => {
                     failed = Some(e);
@@ -2449,7 +2712,7 @@ impl Suite {
             k(room),
             k(room / 2)
         );
-        self.with_nodes(kind, &label, 2, |suite, nodes| {
+        self.with_nodes(kind, &label, 2, false, |suite, nodes| {
             suite.fanout_run(kind, nodes, &section, room, emits, senders, 0)
         });
     }
@@ -2619,6 +2882,399 @@ impl Suite {
     }
 }
 
+impl Suite {
+    /// Connection state recovery under random TCP cuts (see [`JitterSizes`] and
+    /// `bench/README.md`): `kind` with recovery on when it has it ([`ServerKind::jitter_recovery`]).
+    fn jitter(&mut self, kind: ServerKind) {
+        let z = self.sizes.jitter.clone();
+        let recovery = kind.jitter_recovery();
+        let section = z.section();
+        self.with_nodes(kind, "jitter", 1, recovery, |suite, nodes| {
+            suite.jitter_run(kind, &mut nodes[0], &section, &z, recovery)
+        });
+    }
+
+    fn jitter_run(
+        &mut self,
+        kind: ServerKind,
+        server: &mut ServerProc,
+        section: &str,
+        z: &JitterSizes,
+        recovery: bool,
+    ) -> Result<(), String> {
+        let t0 = Instant::now();
+        let phase = |what: &str| eprintln!("    {:6.2} s {what}", t0.elapsed().as_secs_f64());
+        std::thread::sleep(z.settle);
+        let base_kib = server.rss_kib();
+        // At most 100 handshakes in flight: a burst of connects beyond the listen backlog
+        // (128 for a tokio listener) drops SYNs, and each costs a second of retransmission.
+        let (mut recv, _) = Fleet::spawn(
+            &self.opts,
+            "jitter-clients",
+            server.addr,
+            Proto::Sio,
+            z.clients,
+            0,
+            100,
+        )?;
+        let joined = recv.command(
+            json!({"cmd": "join", "room": "j", "timeout_ms": 60_000}),
+            Duration::from_secs(60),
+        )?;
+        if sum(&joined, "ops") as usize != z.clients {
+            recv.close();
+            return Err(format!(
+                "only {} of {} clients joined the room: {:?}",
+                sum(&joined, "ops"),
+                z.clients,
+                errors(&joined)
+            ));
+        }
+        let (mut send, _) = match Fleet::spawn(
+            &self.opts,
+            "jitter-sender",
+            server.addr,
+            Proto::Sio,
+            1,
+            z.clients,
+            10,
+        ) {
+            Ok(x) => x,
+            Err(e) => {
+                recv.close();
+                return Err(e);
+            }
+        };
+        phase("clients joined, sender connected");
+        std::thread::sleep(z.settle);
+        let joined_kib = server.rss_kib();
+        let sampler = Sampler::start(
+            vec![server.pid],
+            recv.pids().into_iter().chain(send.pids()).collect(),
+            None,
+        );
+        let emits = z.emits();
+        let interval_us = z.interval_us();
+        let (cut_from_ms, cut_to_ms) = z.cut_window_ms();
+        // The clients' cut schedules start when they have the command; the stream right
+        // after every one of them has it.
+        let armed = recv.command(
+            json!({"cmd": "jitter", "room": "j", "emits": emits, "cuts": z.cuts,
+                   "cut_from_ms": cut_from_ms, "cut_to_ms": cut_to_ms,
+                   "pause_min_ms": z.pause_ms[0], "pause_max_ms": z.pause_ms[1]}),
+            Duration::from_secs(10),
+        );
+        let stream_timeout_ms = emits * interval_us / 1000 + 60_000;
+        let sent = match armed {
+            Ok(_) => send.command(
+                json!({"cmd": "fanout", "room": "j", "emits": emits, "interval_us": interval_us,
+                       "timeout_ms": stream_timeout_ms}),
+                Duration::from_millis(stream_timeout_ms),
+            ),
+            Err(e) => Err(e),
+        };
+        phase("stream sent");
+        let ended = recv.command(
+            json!({"cmd": "jitter_end", "timeout_ms": z.end_timeout.as_millis() as u64}),
+            z.end_timeout + Duration::from_secs(20),
+        );
+        phase(match &ended {
+            Ok(e) if e.iter().all(|r| r["all_ready"] == json!(true)) => {
+                "every client has the end of the stream"
+            }
+            Ok(e) if e.iter().all(|r| r["all_settled"] == json!(true)) => {
+                "every client is back in the room; some never had the end of the stream"
+            }
+            Ok(_) => "ended: not every client was back in the room in time",
+            Err(_) => "ended with an error",
+        });
+        let (start, last) = match (&sent, &ended) {
+            (Ok(s), Ok(e)) => (min_nonzero(s, "start_us"), max(e, "last_us")),
+            _ => (0, 0),
+        };
+        let w = sampler.window(start, last);
+        let peak_kib = peak_rss_kib(server.pid);
+        let end_kib = server.rss_kib();
+        send.close();
+        recv.close();
+        phase("clients closed");
+        let sent = sent?;
+        let ended = ended?;
+
+        let total = |field: &str| -> u64 {
+            ended
+                .iter()
+                .map(|r| r["totals"][field].as_u64().unwrap_or(0))
+                .sum()
+        };
+        let expected = total("expected");
+        let distinct = total("distinct");
+        let duplicates = total("duplicates");
+        let out_of_order = total("out_of_order");
+        let reconnects = total("reconnects");
+        let recovered = total("recovered");
+        let lost = expected.saturating_sub(distinct);
+        let ticks_received: u64 = distinct + duplicates;
+        let examples: Vec<String> = ended
+            .iter()
+            .flat_map(|r| {
+                r["totals"]["examples"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|e| e.as_str().map(str::to_owned))
+            .collect();
+        let live = merged_hist(&ended);
+        let handshake = merged(&ended, "handshake_hist");
+        let threads = self.opts.threads;
+        let r = &mut self.results;
+        let pct = |a: u64, b: u64| {
+            if b == 0 {
+                f64::NAN
+            } else {
+                a as f64 * 100.0 / b as f64
+            }
+        };
+        r.set_pct(
+            kind,
+            section,
+            "delivery ratio (%): distinct ticks received ÷ (ticks × clients)",
+            Better::Higher,
+            pct(distinct, expected),
+        );
+        r.set(kind, section, "lost deliveries", Better::Lower, lost as f64);
+        r.set(
+            kind,
+            section,
+            "of which the first tick due after a recovered reconnect's replay",
+            Better::Lower,
+            if recovery || recovered > 0 {
+                total("lost_at_seams") as f64
+            } else {
+                f64::NAN
+            },
+        );
+        r.set(
+            kind,
+            section,
+            "clients that lost any",
+            Better::Lower,
+            total("clients_short") as f64,
+        );
+        r.set(
+            kind,
+            section,
+            "duplicate deliveries",
+            Better::Lower,
+            duplicates as f64,
+        );
+        r.set(
+            kind,
+            section,
+            "out-of-order deliveries",
+            Better::Lower,
+            out_of_order as f64,
+        );
+        r.set(kind, section, "reconnects", Better::Info, reconnects as f64);
+        r.set_pct(
+            kind,
+            section,
+            "recovered reconnects (%)",
+            Better::Higher,
+            if recovery || recovered > 0 {
+                pct(recovered, reconnects)
+            } else {
+                0.0
+            },
+        );
+        r.set(
+            kind,
+            section,
+            "ticks replayed before the CONNECT reply",
+            Better::Info,
+            total("replayed") as f64,
+        );
+        r.set(
+            kind,
+            section,
+            "joins after a reconnect that was not recovered",
+            Better::Info,
+            total("rejoins") as f64,
+        );
+        r.set(
+            kind,
+            section,
+            "joins sent again (no ack within 0.5 s)",
+            Better::Lower,
+            total("join_retries") as f64,
+        );
+        r.set(
+            kind,
+            section,
+            "p50 reconnect handshake (ms)",
+            Better::Lower,
+            ms(&handshake, 0.5),
+        );
+        r.set(
+            kind,
+            section,
+            "p99 reconnect handshake (ms)",
+            Better::Lower,
+            ms(&handshake, 0.99),
+        );
+        r.set(
+            kind,
+            section,
+            "p50 emit→receipt, live ticks (ms)",
+            Better::Lower,
+            ms(&live, 0.5),
+        );
+        r.set(
+            kind,
+            section,
+            "p99 emit→receipt, live ticks (ms)",
+            Better::Lower,
+            ms(&live, 0.99),
+        );
+        r.set(
+            kind,
+            section,
+            "server RSS before clients (MiB)",
+            Better::Lower,
+            base_kib as f64 / 1024.0,
+        );
+        r.set(
+            kind,
+            section,
+            "server RSS, clients joined, before the stream (MiB)",
+            Better::Lower,
+            joined_kib as f64 / 1024.0,
+        );
+        r.set(
+            kind,
+            section,
+            "server peak RSS (MiB, VmHWM)",
+            Better::Lower,
+            peak_kib as f64 / 1024.0,
+        );
+        r.set(
+            kind,
+            section,
+            "server RSS at the end of the stream (MiB)",
+            Better::Lower,
+            end_kib as f64 / 1024.0,
+        );
+        r.set(
+            kind,
+            section,
+            "server CPU seconds, stream and reconnects",
+            Better::Lower,
+            w.server_cpu,
+        );
+        r.set(
+            kind,
+            section,
+            "server CPU µs per tick received",
+            Better::Lower,
+            w.server_cpu * 1e6 / ticks_received.max(1) as f64,
+        );
+        cpu_rows(r, kind, section, &w, threads, "offered load");
+        r.set(
+            kind,
+            section,
+            "failed reconnect attempts (retried)",
+            Better::Lower,
+            total("failed_attempts") as f64,
+        );
+        r.set(
+            kind,
+            section,
+            "connections ended by the server",
+            Better::Zero,
+            total("server_drops") as f64,
+        );
+        r.set(
+            kind,
+            section,
+            "clients not connected at the end",
+            Better::Zero,
+            total("not_connected") as f64,
+        );
+
+        let mut problems = Vec::new();
+        let acked = sum(&sent, "ops");
+        if acked != emits {
+            problems.push(format!(
+                "{acked} of {emits} stream emits acked: {:?}",
+                errors(&sent)
+            ));
+        }
+        if ended.iter().any(|r| r["timed_out"] == json!(true)) {
+            problems.push("a loadgen worker's clients did not all stop when asked".to_owned());
+        }
+        for (what, n) in [
+            ("clients not connected at the end", total("not_connected")),
+            ("connections ended by the server", total("server_drops")),
+            ("ticks without a stream number", total("bad")),
+            ("re-joins that failed", sum(&ended, "failed_ops")),
+            (
+                "recovered sockets with another socket id",
+                total("recovered_other_sid"),
+            ),
+        ] {
+            if n > 0 {
+                problems.push(format!("{n} {what}: {:?}", errors(&ended)));
+            }
+        }
+        let flawed = lost > 0 || duplicates > 0 || out_of_order > 0;
+        let summary = format!(
+            "{} with recovery on: delivery ratio {} % ({} of {} deliveries lost, by {} \
+             client(s), {} of them the first tick due after a recovered reconnect's replay), \
+             {duplicates} duplicate(s), {out_of_order} out of order; {} of {} reconnects \
+             recovered",
+            kind.name(),
+            fmt_pct(pct(distinct, expected)),
+            group(lost as i64),
+            group(expected as i64),
+            total("clients_short"),
+            total("lost_at_seams"),
+            group(recovered as i64),
+            group(reconnects as i64),
+        );
+        if flawed && kind == ServerKind::Realtime {
+            // The finding this scenario exists for: recovery on must deliver everything once.
+            for e in &examples {
+                eprintln!("    {e}");
+            }
+            problems.push(format!(
+                "{summary}; e.g. {}",
+                examples
+                    .iter()
+                    .take(2)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; and ")
+            ));
+        } else if flawed && recovery {
+            for e in &examples {
+                eprintln!("    {e}");
+            }
+            let note = format!(
+                "{summary}; e.g. {}",
+                examples.first().cloned().unwrap_or_default()
+            );
+            eprintln!("    note: {note}");
+            r.notes.push(note);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Report
 
@@ -2725,6 +3381,7 @@ fn write_doc(
     opts: &Opts,
     results: &Results,
     table: &str,
+    jitter_table: &str,
     elapsed: Duration,
 ) -> std::io::Result<PathBuf> {
     let path = bench_root().join("../docs/benchmarks.md");
@@ -2764,9 +3421,26 @@ fn write_doc(
     if let Some(note) = &opts.note {
         let _ = writeln!(s, "Note: {note}\n");
     }
-    let _ = writeln!(s, "## Results\n\n{table}");
+    if !table.is_empty() {
+        let _ = writeln!(s, "## Results\n\n{table}");
+    }
+    if !jitter_table.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Jitter (connection state recovery)\n\n\
+             realtime runs twice, recovery on and off; node with recovery on; socketioxide has\n\
+             none. Delivery ratio = distinct stream numbers received ÷ (ticks × clients); with\n\
+             recovery on it must be 100.00 % for realtime, the others are reported.\n\n{jitter_table}"
+        );
+    }
     if let Some(note) = results.noise_note() {
         let _ = writeln!(s, "{note}\n");
+    }
+    for note in &results.notes {
+        let _ = writeln!(s, "- Note: {note}");
+    }
+    if !results.notes.is_empty() {
+        s.push('\n');
     }
     if results.failures.is_empty() {
         let _ = writeln!(s, "No scenario lost a message, a connection or a client.");
@@ -2840,6 +3514,9 @@ pub fn main(opts: Opts) -> i32 {
     if opts.has("storm") {
         units.push(Unit::Storm);
     }
+    if opts.has("jitter") {
+        units.push(Unit::Jitter);
+    }
     let runs = opts.repeat();
     suite.results.runs = runs;
     let patience = opts.patience();
@@ -2848,7 +3525,12 @@ pub fn main(opts: Opts) -> i32 {
         let t = Instant::now();
         for run in 0..runs {
             suite.results.run = run;
-            for kind in opts.servers.clone() {
+            let servers = if matches!(unit, Unit::Jitter) {
+                jitter_servers(&opts.servers)
+            } else {
+                opts.servers.clone()
+            };
+            for kind in servers {
                 if matches!(unit, Unit::IdlePlain) && kind != ServerKind::Realtime {
                     continue;
                 }
@@ -2869,6 +3551,7 @@ pub fn main(opts: Opts) -> i32 {
                         Unit::Rate(room) => suite.rate(kind, room),
                         Unit::Echo => suite.echo(kind),
                         Unit::Storm => suite.storm(kind),
+                        Unit::Jitter => suite.jitter(kind),
                     }
                     let worst = suite.results.other_pct[windows..]
                         .iter()
@@ -2901,9 +3584,17 @@ pub fn main(opts: Opts) -> i32 {
         );
     }
     let table = suite.results.table(&opts.servers);
-    println!("{table}");
+    let jitter_table = suite.results.jitter_table(&opts.servers);
+    for t in [&table, &jitter_table] {
+        if !t.is_empty() {
+            println!("{t}");
+        }
+    }
     if let Some(note) = suite.results.noise_note() {
         println!("{note}\n");
+    }
+    for note in &suite.results.notes {
+        println!("note: {note}");
     }
     if suite.results.failures.is_empty() {
         println!("all scenarios passed: no lost messages, connections or clients");
@@ -2915,7 +3606,13 @@ pub fn main(opts: Opts) -> i32 {
     }
     println!("suite time: {:.1} s", started.elapsed().as_secs_f64());
     if opts.write {
-        match write_doc(&opts, &suite.results, &table, started.elapsed()) {
+        match write_doc(
+            &opts,
+            &suite.results,
+            &table,
+            &jitter_table,
+            started.elapsed(),
+        ) {
             Ok(p) => println!("wrote {}", p.display()),
             Err(e) => {
                 eprintln!("cannot write docs/benchmarks.md: {e}");
@@ -2936,7 +3633,7 @@ pub fn check_port(port: u16) -> i32 {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut code = 0;
     for proto in [Proto::Sio, Proto::Plain] {
-        match rt.block_on(check_contract(addr, proto)) {
+        match rt.block_on(check_contract(addr, proto, None)) {
             Ok(()) => println!("{proto:?}: contract ok"),
             Err(e) => {
                 println!("{proto:?}: {e}");

@@ -10,7 +10,7 @@
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
-        atomic::{AtomicU32, AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed},
         Arc, Mutex,
     },
     time::Duration,
@@ -26,6 +26,7 @@ use tokio::{
 
 use crate::{
     client::{Conn, Error, Incoming, Proto},
+    jitter::{Totals, Track},
     util::{hist_to_json, now_us, raise_nofile, Shards},
 };
 
@@ -82,6 +83,27 @@ pub enum Cmd {
     /// Every client drops its connection at once and reconnects with socket.io-client's
     /// backoff (base `delay_ms`, ×2 per attempt, at most 5 s, ±50 % jitter).
     Reconnect { delay_ms: u64, timeout_ms: u64 },
+    /// The `jitter` scenario (connection state recovery under random cuts). Every client,
+    /// already in `room`, reads the stream of `tick`s numbered 0..`emits` (its `s`) while
+    /// its connection is cut `cuts` times, at instants drawn uniformly in
+    /// [`cut_from_ms`, `cut_to_ms`] after this command (a cut waits until the client has an
+    /// offset to present, when the server gives them). A cut is a TCP reset; the client
+    /// comes back after a pause drawn uniformly in [`pause_min_ms`, `pause_max_ms`],
+    /// presenting its pid and last offset as socket.io-client does, and joins `room` again
+    /// when the server did not recover its session. Answered `armed` at once; the figures
+    /// come with [`Cmd::JitterEnd`].
+    Jitter {
+        room: String,
+        emits: u64,
+        cuts: u32,
+        cut_from_ms: u64,
+        cut_to_ms: u64,
+        pause_min_ms: u64,
+        pause_max_ms: u64,
+    },
+    /// Ends the jitter scenario once every client is connected, done with its cuts and has
+    /// the end of the stream (or after `timeout_ms`), and reports.
+    JitterEnd { timeout_ms: u64 },
     /// Counters only.
     Stats,
     /// Close every connection and exit.
@@ -119,6 +141,11 @@ struct Worker {
     reconnect_hist: Shards,
     /// Duration of the successful connection attempt (TCP + WebSocket + CONNECT).
     handshake_hist: Shards,
+    /// Jitter: clients that entered the scenario, each client's state (see
+    /// [`jitter_state`]), and the figures of those done.
+    jitter_armed: AtomicU64,
+    jitter_state: Vec<AtomicU8>,
+    jitter: Mutex<Totals>,
     errors: Mutex<Vec<String>>,
 }
 
@@ -442,7 +469,17 @@ async fn client(idx: usize, w: Arc<Worker>, mut rx: broadcast::Receiver<Arc<Cmd>
                 }
                 w.done.fetch_add(1, Relaxed);
             }
-            Cmd::Collect { .. } | Cmd::Stats => {}
+            Cmd::Jitter { .. } => {
+                if jitter(&w, idx, &mut conn, &mut next_id, &mut rx, &cmd).await {
+                    // Asked to close in the middle (the suite gave up).
+                    if let Some(c) = conn.take() {
+                        c.close().await;
+                    }
+                    w.done.fetch_add(1, Relaxed);
+                    break;
+                }
+            }
+            Cmd::Collect { .. } | Cmd::Stats | Cmd::JitterEnd { .. } => {}
             op => {
                 let result = match conn.as_mut() {
                     Some(c) => run_op(&w, idx, c, &mut next_id, op).await,
@@ -456,6 +493,337 @@ async fn client(idx: usize, w: Arc<Worker>, mut rx: broadcast::Receiver<Arc<Cmd>
             }
         }
     }
+}
+
+/// Jitter: how long a client waits for the ack of a `join` before sending it again.
+const JOIN_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Where a client of the jitter scenario is.
+mod jitter_state {
+    /// Cuts to come, disconnected, or its `join` not yet answered.
+    pub const BUSY: u8 = 0;
+    /// Connected and in the room for good, without the end of the stream (yet).
+    pub const SETTLED: u8 = 1;
+    /// ... and it has the end of the stream.
+    pub const DONE: u8 = 2;
+}
+
+/// How long after [`Cmd::JitterEnd`] (sent once the last tick was acked to the sender) a
+/// settled client still without the end of the stream is waited for: deliveries already
+/// queued, not a lost one.
+const JITTER_GRACE: Duration = Duration::from_secs(1);
+
+/// A whole number of milliseconds drawn uniformly in [lo, hi].
+fn uniform_ms(lo: u64, hi: u64) -> Duration {
+    let span = hi.saturating_sub(lo);
+    Duration::from_millis(lo + (rand::random::<f64>() * (span + 1) as f64) as u64)
+}
+
+/// One client's part of the jitter scenario (see [`Cmd::Jitter`]); returns when
+/// [`Cmd::JitterEnd`] comes (its figures added to the worker's), or `true` when the suite
+/// asked to close instead.
+async fn jitter(
+    w: &Worker,
+    idx: usize,
+    conn: &mut Option<Conn>,
+    next_id: &mut u64,
+    rx: &mut broadcast::Receiver<Arc<Cmd>>,
+    cmd: &Cmd,
+) -> bool {
+    let Cmd::Jitter {
+        room,
+        emits,
+        cuts,
+        cut_from_ms,
+        cut_to_ms,
+        pause_min_ms,
+        pause_max_ms,
+    } = cmd
+    else {
+        return false;
+    };
+    let start = Instant::now();
+    let since = |at: Instant| at.saturating_duration_since(start).as_millis() as u64;
+    let mut schedule: Vec<Instant> = (0..*cuts)
+        .map(|_| start + uniform_ms(*cut_from_ms, *cut_to_ms))
+        .collect();
+    schedule.sort();
+    let mut next_cut = 0;
+    let mut track = Track::new(*emits);
+    if let Some(c) = conn.as_mut() {
+        c.fast_ticks = false;
+        track.pid = c.pid.clone();
+        track.sid = c.sid.clone();
+    }
+    let room_json = serde_json::to_string(room).unwrap_or_default();
+    let source = w.source(idx);
+    // While disconnected: when to try again, the attempt number, and when it was lost.
+    let mut reconnect_at = conn.is_none().then(Instant::now);
+    let mut attempt = 0;
+    let mut lost_at = Instant::now();
+    // A `join` sent after a reconnect that was not recovered, until its ack: its ack id
+    // and when to send it again if no ack came (as an application would, with
+    // socket.io-client's `socket.timeout(ms).emit(..)`): an event that reaches the server
+    // before its handlers exist gets no answer (socketioxide registers them in a task it
+    // spawns after sending the CONNECT reply).
+    let mut join_pending: Option<(u64, Instant)> = None;
+    // Ticks still to come that the server replayed before its CONNECT reply, and the
+    // stream numbers among them.
+    let mut replays_left: usize = 0;
+    let mut replay_span: Option<(u64, u64)> = None;
+    // The first tick after a reconnect is noted in the timeline.
+    let mut note_next_live = false;
+    let mut close = false;
+    w.jitter_armed.fetch_add(1, Relaxed);
+
+    enum Step {
+        In(Result<Incoming, Error>),
+        Cut,
+        Reconnect,
+        Join,
+        Cmd(Result<Arc<Cmd>, broadcast::error::RecvError>),
+    }
+    loop {
+        let settled = conn.is_some() && next_cut == schedule.len() && join_pending.is_none();
+        w.jitter_state[idx].store(
+            match (settled, track.has_end()) {
+                (false, _) => jitter_state::BUSY,
+                (true, false) => jitter_state::SETTLED,
+                (true, true) => jitter_state::DONE,
+            },
+            Relaxed,
+        );
+        // A client with a pid cuts only once it has an offset to come back with (as a
+        // socket.io client that received nothing yet could not recover either), and never
+        // with replayed events still unread: socket.io-client handles a frame's events as
+        // it reads them.
+        let can_cut = next_cut < schedule.len()
+            && join_pending.is_none()
+            && (track.pid.is_none() || track.last_offset.is_some())
+            && conn.as_ref().is_some_and(|c| !c.has_pending());
+        let cut_at = schedule.get(next_cut).copied().unwrap_or(start);
+        let rejoin_at = join_pending.map_or(start, |(_, at)| at);
+        let step = match conn.as_mut() {
+            Some(c) => tokio::select! {
+                biased;
+                r = rx.recv() => Step::Cmd(r),
+                r = c.next() => Step::In(r),
+                _ = tokio::time::sleep_until(cut_at), if can_cut => Step::Cut,
+                _ = tokio::time::sleep_until(rejoin_at), if join_pending.is_some() => Step::Join,
+            },
+            None => tokio::select! {
+                biased;
+                r = rx.recv() => Step::Cmd(r),
+                _ = tokio::time::sleep_until(reconnect_at.unwrap_or_else(Instant::now)) => Step::Reconnect,
+            },
+        };
+        match step {
+            Step::Cmd(Ok(cmd)) => match &*cmd {
+                Cmd::JitterEnd { .. } => break,
+                Cmd::Close => {
+                    close = true;
+                    break;
+                }
+                _ => {}
+            },
+            Step::Cmd(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Step::Cmd(Err(broadcast::error::RecvError::Closed)) => {
+                close = true;
+                break;
+            }
+            Step::In(Ok(Incoming::Event { name, args })) if name == "tick" => {
+                let now = now_us();
+                let replay = replays_left > 0;
+                replays_left = replays_left.saturating_sub(1);
+                w.ticks.fetch_add(1, Relaxed);
+                w.tick_first_us.fetch_min(now, Relaxed);
+                w.tick_last_us.fetch_max(now, Relaxed);
+                let Some(tick) = track.tick(&args) else {
+                    w.bad_ticks.fetch_add(1, Relaxed);
+                    continue;
+                };
+                let at = since(Instant::now());
+                if tick.duplicate {
+                    track.note(at, format!("duplicate s={}", tick.s));
+                }
+                if replay {
+                    replay_span = Some(
+                        replay_span
+                            .map_or((tick.s, tick.s), |(a, b)| (a.min(tick.s), b.max(tick.s))),
+                    );
+                    if replays_left == 0 {
+                        if let Some((a, b)) = replay_span.take() {
+                            track.note(at, format!("replayed s={a}–{b}"));
+                        }
+                        track.mark_seam();
+                    }
+                } else {
+                    if note_next_live {
+                        track.note(at, format!("first live s={}", tick.s));
+                        note_next_live = false;
+                    }
+                    // Latency of live deliveries only: a replay is as old as the cut.
+                    if let Some(t) = tick.t {
+                        let every = w.cfg.latency_every.max(1);
+                        if (w.cfg.first_index + idx).is_multiple_of(every) {
+                            w.tick_hist.record(idx, now.saturating_sub(t));
+                        }
+                    }
+                }
+            }
+            Step::In(Ok(Incoming::Ack { id, args })) if Some(id) == join_pending.map(|j| j.0) => {
+                join_pending = None;
+                let at = since(Instant::now());
+                if args.first() == Some(&Value::Bool(true)) {
+                    track.note(at, "joined the room again");
+                } else {
+                    track.note(at, format!("join answered {args:?}"));
+                    w.note_error("jitter", &Error::from(format!("join answered {args:?}")));
+                    w.failed_ops.fetch_add(1, Relaxed);
+                }
+            }
+            Step::In(Ok(_)) => {}
+            Step::In(Err(e)) => {
+                // Not a cut of ours: the server (or the network) ended it. Come back as
+                // socket.io-client would, after its first reconnection delay.
+                w.note_error("jitter: connection lost", &e);
+                w.lost.fetch_add(1, Relaxed);
+                track.server_drops += 1;
+                track.note(since(Instant::now()), format!("connection lost: {e}"));
+                *conn = None;
+                join_pending = None;
+                replays_left = 0;
+                lost_at = Instant::now();
+                reconnect_at = Some(lost_at + backoff(1000, 0));
+                attempt = 0;
+            }
+            Step::Join => {
+                track.join_retries += 1;
+                track.note(
+                    since(Instant::now()),
+                    "no answer to join within 0.5 s: again",
+                );
+                join_pending = None;
+                if let Some(c) = conn.as_mut() {
+                    let id = *next_id;
+                    *next_id += 1;
+                    match c.emit("join", &room_json, Some(id)).await {
+                        Ok(()) => join_pending = Some((id, Instant::now() + JOIN_TIMEOUT)),
+                        Err(e) => {
+                            w.note_error("jitter: join", &e);
+                            w.failed_ops.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            }
+            Step::Cut => {
+                if let Some(c) = conn.take() {
+                    c.cut();
+                }
+                next_cut += 1;
+                track.cuts += 1;
+                lost_at = Instant::now();
+                track.note(
+                    since(lost_at),
+                    format!(
+                        "cut after s={} (offset {})",
+                        track.max_s.map_or("none".to_owned(), |s| s.to_string()),
+                        track.last_offset.as_deref().unwrap_or("none")
+                    ),
+                );
+                reconnect_at = Some(lost_at + uniform_ms(*pause_min_ms, *pause_max_ms));
+                attempt = 0;
+            }
+            Step::Reconnect => {
+                let auth = track.auth();
+                let t0 = Instant::now();
+                match Conn::connect_with_auth(
+                    w.cfg.server,
+                    source,
+                    w.cfg.proto,
+                    Duration::from_secs(10),
+                    auth.as_deref(),
+                )
+                .await
+                {
+                    Ok(mut c) => {
+                        let back = Instant::now();
+                        c.fast_ticks = false;
+                        w.handshake_hist.record(idx, (back - t0).as_micros() as u64);
+                        w.reconnect_hist
+                            .record(idx, (back - lost_at).as_micros() as u64);
+                        track.reconnects += 1;
+                        track.replayed += c.replayed as u64;
+                        replays_left = c.replayed;
+                        replay_span = None;
+                        note_next_live = true;
+                        let recovered = track.pid.is_some() && c.pid == track.pid;
+                        let at = since(back);
+                        if recovered {
+                            track.recovered += 1;
+                            if c.replayed == 0 {
+                                track.mark_seam();
+                            }
+                            if c.sid != track.sid {
+                                track.recovered_other_sid += 1;
+                                track.note(
+                                    at,
+                                    format!("recovered, but sid {} became {}", track.sid, c.sid),
+                                );
+                            }
+                            track.note(at, format!("back, recovered, {} replayed", c.replayed));
+                        } else {
+                            track.note(
+                                at,
+                                format!(
+                                    "back, new session{} ({} replayed): joining the room again",
+                                    if auth.is_some() {
+                                        " (recovery refused)"
+                                    } else {
+                                        ""
+                                    },
+                                    c.replayed
+                                ),
+                            );
+                            let id = *next_id;
+                            *next_id += 1;
+                            match c.emit("join", &room_json, Some(id)).await {
+                                Ok(()) => {
+                                    join_pending = Some((id, Instant::now() + JOIN_TIMEOUT));
+                                    track.rejoins += 1;
+                                }
+                                Err(e) => {
+                                    w.note_error("jitter: join", &e);
+                                    w.failed_ops.fetch_add(1, Relaxed);
+                                }
+                            }
+                        }
+                        track.pid = c.pid.clone();
+                        track.sid = c.sid.clone();
+                        *conn = Some(c);
+                        reconnect_at = None;
+                    }
+                    Err(e) => {
+                        if track.failed_attempts == 0 {
+                            w.note_error("jitter: reconnect", &e);
+                        }
+                        track.failed_attempts += 1;
+                        attempt += 1;
+                        track.note(since(Instant::now()), format!("attempt failed: {e}"));
+                        reconnect_at = Some(Instant::now() + backoff(1000, attempt));
+                    }
+                }
+            }
+        }
+    }
+    w.jitter
+        .lock()
+        .unwrap()
+        .add(w.cfg.first_index + idx, &track, conn.is_some());
+    if !close {
+        w.done.fetch_add(1, Relaxed);
+    }
+    close
 }
 
 fn reply(v: Value) {
@@ -525,6 +893,9 @@ async fn run(cfg: WorkerCfg) {
         reconnect_last_us: AtomicU64::new(0),
         reconnect_hist: Shards::new(64),
         handshake_hist: Shards::new(64),
+        jitter_armed: AtomicU64::new(0),
+        jitter_state: (0..n).map(|_| AtomicU8::new(jitter_state::BUSY)).collect(),
+        jitter: Mutex::new(Totals::default()),
         errors: Mutex::new(Vec::new()),
         cfg,
     });
@@ -602,6 +973,61 @@ async fn run(cfg: WorkerCfg) {
                 let all = wait_until(deadline, || tasks.iter().all(|t| t.is_finished())).await;
                 reply(json!({"ev": "closed", "timed_out": !all, "counters": w.counters()}));
                 return;
+            }
+            Cmd::Jitter { .. } => {
+                w.reset_ops();
+                w.jitter_armed.store(0, Relaxed);
+                for st in &w.jitter_state {
+                    st.store(jitter_state::BUSY, Relaxed);
+                }
+                *w.jitter.lock().unwrap() = Totals::default();
+                w.ticks.store(0, Relaxed);
+                w.tick_first_us.store(u64::MAX, Relaxed);
+                w.tick_last_us.store(0, Relaxed);
+                let _ = w.tick_hist.take();
+                let _ = w.reconnect_hist.take();
+                let _ = w.handshake_hist.take();
+                let _ = tx.send(Arc::new(cmd.clone()));
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let all = wait_until(deadline, || w.jitter_armed.load(Relaxed) as usize >= n).await;
+                reply(json!({"ev": "armed", "timed_out": !all, "counters": w.counters()}));
+            }
+            Cmd::JitterEnd { timeout_ms } => {
+                // Every client has the end of the stream; or every one is settled, a grace
+                // period after the stream ended (the rest lost it); or the timeout.
+                let t0 = Instant::now();
+                let deadline = t0 + Duration::from_millis(*timeout_ms);
+                let at_least = |state: u8| w.jitter_state.iter().all(|s| s.load(Relaxed) >= state);
+                let _ = wait_until(deadline, || {
+                    at_least(jitter_state::DONE)
+                        || (t0.elapsed() >= JITTER_GRACE && at_least(jitter_state::SETTLED))
+                })
+                .await;
+                let all_ready = at_least(jitter_state::DONE);
+                let all_settled = at_least(jitter_state::SETTLED);
+                // Room for duplicates to show up.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                w.done.store(0, Relaxed);
+                let _ = tx.send(Arc::new(cmd.clone()));
+                let deadline = Instant::now() + Duration::from_secs(15);
+                let all = wait_until(deadline, || w.done.load(Relaxed) as usize >= n).await;
+                let totals = w.jitter.lock().unwrap().clone();
+                let first = w.tick_first_us.load(Relaxed);
+                reply(json!({
+                    "ev": "jittered",
+                    "timed_out": !all,
+                    "all_ready": all_ready,
+                    "all_settled": all_settled,
+                    "totals": totals,
+                    "failed_ops": w.failed_ops.load(Relaxed),
+                    "bad_ticks": w.bad_ticks.swap(0, Relaxed),
+                    "first_us": if first == u64::MAX { 0 } else { first },
+                    "last_us": w.tick_last_us.load(Relaxed),
+                    "hist": hist_to_json(&w.tick_hist.take()),
+                    "reconnect_hist": hist_to_json(&w.reconnect_hist.take()),
+                    "handshake_hist": hist_to_json(&w.handshake_hist.take()),
+                    "counters": w.counters(),
+                }));
             }
             Cmd::Reconnect { timeout_ms, .. } => {
                 w.reset_ops();

@@ -8,13 +8,19 @@
 // Redis: @socket.io/redis-adapter 8.3 on two `redis` 4.7 clients (publisher, subscriber),
 // its defaults except the channel prefix, REDIS_KEY (default "socket.io"); it listens once
 // both clients are connected.
+// With CONNECTION_STATE_RECOVERY=1 (the jitter scenario) connection state recovery is on:
+// connectionStateRecovery { maxDisconnectionDuration: 120000, skipMiddlewares: true }.
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
 
 const port = Number(process.env.PORT || 3000);
 const httpServer = http.createServer();
-const io = new Server(httpServer, { perMessageDeflate: false, serveClient: false });
+const options = { perMessageDeflate: false, serveClient: false };
+if (process.env.CONNECTION_STATE_RECOVERY === "1") {
+  options.connectionStateRecovery = { maxDisconnectionDuration: 120000, skipMiddlewares: true };
+}
+const io = new Server(httpServer, options);
 
 io.on("connection", (socket) => {
   socket.on("join", (room, ack) => {

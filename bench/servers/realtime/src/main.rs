@@ -10,8 +10,15 @@
 //! With `REDIS_URL` set (the cluster scenario) the server is a node of a cluster on that
 //! Redis: `RedisAdapter` with Node's defaults except the channel prefix, `REDIS_KEY`
 //! (default `socket.io`); it logs warnings to stderr and the adapter's counters on exit.
+//!
+//! With `CONNECTION_STATE_RECOVERY=1` (the jitter scenario) connection state recovery is on,
+//! with its defaults (`Recovery::default()`: 2 minutes, middleware skipped, at most 10 000
+//! broadcasts / 16 MiB kept per namespace); off otherwise, as by default.
 
-use realtime::{cluster::RedisAdapterConfig, event, Data, Payload, Realtime, RedisAdapter, Socket};
+use realtime::{
+    cluster::RedisAdapterConfig, config::Recovery, event, Data, Payload, Realtime, RedisAdapter,
+    Socket,
+};
 use serde_json::Value;
 
 #[event("join")]
@@ -50,6 +57,9 @@ async fn main() -> std::io::Result<()> {
     let mut builder = Realtime::builder();
     if let Some(adapter) = &adapter {
         builder = builder.adapter(adapter.clone());
+    }
+    if std::env::var("CONNECTION_STATE_RECOVERY").is_ok_and(|v| v == "1") {
+        builder = builder.connection_state_recovery(Recovery::default());
     }
     let rt = builder.build().expect("every event has one handler");
     if let Err(err) = rt.cluster_ready().await {

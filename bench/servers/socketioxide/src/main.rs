@@ -10,6 +10,10 @@
 //! Redis: `socketioxide-redis` with the `redis` crate driver (RESP3, which it requires),
 //! its defaults except the channel prefix, `REDIS_KEY` (default `socket.io`). The namespace
 //! is served once the adapter has subscribed (`io.ns(..)` awaited).
+//!
+//! socketioxide has no connection state recovery: `CONNECTION_STATE_RECOVERY=1` (which the
+//! suite never sets for it) is only noted on stderr, and the jitter scenario shows what a
+//! server without recovery loses.
 
 use serde_json::Value;
 use socketioxide::{
@@ -55,6 +59,11 @@ async fn serve<A: Adapter>(layer: socketioxide::layer::SocketIoLayer<A>) -> std:
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    if std::env::var("CONNECTION_STATE_RECOVERY").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "socketioxide has no connection state recovery: CONNECTION_STATE_RECOVERY ignored"
+        );
+    }
     let builder = SocketIo::builder().max_buffer_size(1024);
     match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
         None => {
