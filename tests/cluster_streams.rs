@@ -188,7 +188,7 @@ async fn a_plain_websocket_client_comes_back_to_another_node() {
     );
     let a = node(&prefix).await;
     let b = node(&prefix).await;
-    let mut ws = plain_ws(&a, "").await;
+    let mut ws = plain_ws(&a, "?recover=1").await;
     let session: Value = serde_json::from_str(&ws.recv_text().await).unwrap();
     assert_eq!(session[0], "$session");
     assert_eq!(session[1]["recovered"], false);

@@ -996,7 +996,7 @@ impl ServerProc {
                         self.kind,
                         ServerKind::Realtime | ServerKind::RealtimeNoRecovery
                     ) {
-                        rt.block_on(check_contract(self.addr, Proto::Plain, Some(recovery)))
+                        rt.block_on(check_contract(self.addr, Proto::Plain, None))
                             .map_err(|e| {
                                 format!("realtime: plain WebSocket contract check failed: {e}")
                             })?;
@@ -1062,9 +1062,9 @@ async fn wait_ack(
 
 /// join → ack true; echo → same argument; fanout to a room the client is in → `tick` with
 /// the same object and ack true. `recovery`: `Some(true)` wants connection state recovery
-/// on (a `pid` in the CONNECT reply, an offset string after the tick's object; for a plain
-/// WebSocket client, realtime's plain form: `{"$offset": ...}` after it), `Some(false)` off
-/// (neither), `None` either.
+/// on (a `pid` in the CONNECT reply, an offset string after the tick's object),
+/// `Some(false)` off (neither), `None` either (and a plain WebSocket client that does not ask
+/// for realtime's plain recovery form sees none).
 async fn check_contract(
     addr: SocketAddr,
     proto: Proto,
@@ -1073,8 +1073,8 @@ async fn check_contract(
     let src = "127.0.0.1".parse().unwrap();
     let mut c = Conn::connect(addr, src, proto, Duration::from_secs(2)).await?;
     let wanted = match (proto, recovery) {
+        (Proto::Plain, _) => false,
         (_, Some(on)) => on,
-        (Proto::Plain, None) => false,
         (_, None) => c.pid.is_some(),
     };
     if proto == Proto::Sio && c.pid.is_some() != wanted {
@@ -1121,12 +1121,7 @@ async fn check_contract(
         );
     }
     let delivered = &ticks[0];
-    let ok = if wanted && proto == Proto::Plain {
-        // The plain form of the offset: an object after the arguments.
-        delivered.len() == 2
-            && delivered[0] == msg
-            && delivered[1].get("$offset").is_some_and(Value::is_string)
-    } else if wanted {
+    let ok = if wanted {
         // The broadcast's offset, appended as its last argument.
         delivered.len() == 2 && delivered[0] == msg && delivered[1].is_string()
     } else {

@@ -68,6 +68,11 @@ pub(crate) struct Connection {
     /// Wakes the connect-timeout watcher when the client joins, so it ends (and frees its
     /// timer) at once instead of lingering for the rest of `connect_timeout`.
     joined_notify: tokio::sync::Notify,
+    /// A plain WebSocket client that asked for connection state recovery's plain form
+    /// (`?recover=1`, or coming back with `?pid=&offset=`): it gets the `$session` frame
+    /// and `{"$offset"}` elements. Others (raw-text pages, clients that do not know the
+    /// form) see the plain protocol unchanged.
+    pub(crate) plain_recovery: bool,
 }
 
 impl Connection {
@@ -78,7 +83,11 @@ impl Connection {
         shared: &Shared,
     ) -> Arc<Connection> {
         let config = &shared.config;
+        let plain_recovery = codec == Codec::Plain
+            && config.connection_state_recovery.is_some()
+            && (request.query("recover").as_deref() == Some("1") || request.query("pid").is_some());
         Arc::new(Connection {
+            plain_recovery,
             session,
             request,
             codec,
@@ -834,9 +843,13 @@ fn skip_unencodable(
 }
 
 /// Sends the CONNECT reply: with recovery on, it carries the private id a client comes
-/// back with. A plain client gets it as `["$session", {sid, pid, recovered}]`, and only
-/// with recovery on (it has no CONNECT otherwise).
+/// back with. A plain client gets it as `["$session", {sid, pid, recovered}]`, only with
+/// recovery on and when it asked for it (it has no CONNECT otherwise).
 fn reply_connect(client: &Arc<Connection>, socket: &Socket) {
+    if client.codec == Codec::Plain && !client.plain_recovery {
+        // No CONNECT in the plain protocol, and no pid: the client cannot come back.
+        return;
+    }
     let pid = socket.namespace().recovery.as_ref().map(|_| {
         match socket.extension::<super::socket::Pid>() {
             Some(super::socket::Pid(pid)) => pid,

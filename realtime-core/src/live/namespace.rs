@@ -538,22 +538,28 @@ impl Namespace {
         tail: Tail<'_>,
         volatile: bool,
     ) {
+        // Encoded when a recipient needs it: without the offset, and with it for plain
+        // clients that asked for recovery's plain form.
         let plain: std::sync::OnceLock<Option<Frames>> = std::sync::OnceLock::new();
+        let plain_with_offset: std::sync::OnceLock<Option<Frames>> = std::sync::OnceLock::new();
         for socket in recipients {
-            match socket.codec() {
-                Codec::SocketIo => socket.deliver(sio, volatile),
-                Codec::Plain => {
-                    let frames = plain.get_or_init(|| match tail {
-                        Tail::Offset(offset) => {
-                            self.encode_plain_recoverable(event, payload, offset).ok()
-                        }
-                        Tail::Ack(id) => self.encode(Codec::Plain, event, payload, Some(id)).ok(),
-                        Tail::None => self.encode(Codec::Plain, event, payload, None).ok(),
-                    });
-                    if let Some(frames) = frames {
-                        socket.deliver(frames, volatile);
-                    }
-                }
+            let frames = match (socket.codec(), tail) {
+                (Codec::SocketIo, _) => Some(sio),
+                (Codec::Plain, Tail::Offset(offset)) if socket.plain_offsets() => plain_with_offset
+                    .get_or_init(|| self.encode_plain_recoverable(event, payload, offset).ok())
+                    .as_ref(),
+                (Codec::Plain, _) => plain
+                    .get_or_init(|| {
+                        let ack_id = match tail {
+                            Tail::Ack(id) => Some(id),
+                            _ => None,
+                        };
+                        self.encode(Codec::Plain, event, payload, ack_id).ok()
+                    })
+                    .as_ref(),
+            };
+            if let Some(frames) = frames {
+                socket.deliver(frames, volatile);
             }
         }
     }

@@ -69,7 +69,8 @@ async fn run(core: Arc<Core>, request: RequestHead, nsp: String, mut ws: Box<Upg
     // Middleware runs before the first frame is read, so nothing the client sends early is
     // lost or dispatched unauthenticated.
     // Connection state recovery's plain form: a client coming back names its private id
-    // and last offset in the query (`?pid=...&offset=...`).
+    // and last offset in the query (`?pid=...&offset=...`; `?recover=1` asks for the form
+    // on a first connection, see `Connection::plain_recovery`).
     let auth = match (client.request.query("pid"), client.request.query("offset")) {
         (Some(pid), Some(offset)) => Some(serde_json::Map::from_iter([
             ("pid".to_owned(), serde_json::Value::from(pid)),

@@ -203,6 +203,12 @@ impl Socket {
         self.0.conn.codec
     }
 
+    /// Whether recoverable events reach this plain WebSocket client with their offset
+    /// (`{"$offset"}`): it asked for connection state recovery's plain form.
+    pub(crate) fn plain_offsets(&self) -> bool {
+        self.0.conn.plain_recovery
+    }
+
     /// Whether the socket is still connected.
     pub fn connected(&self) -> bool {
         self.0.phase.load(Ordering::Acquire) == phase::CONNECTED

@@ -1,9 +1,9 @@
 // Connection state recovery for plain WebSocket clients (docs: plain_websocket.md): with
-// recovery on, a plain client's first frame is ["$session", {sid, pid, recovered}], each
-// recoverable event ends with {"$offset": ...}, and a client that comes back with
-// ?pid=...&offset=... gets its socket id, rooms, and every event it missed, once, in order,
-// before new ones. Also: a Socket.IO client and a plain client share the history. Against
-// the interop server with CONNECTION_STATE_RECOVERY=1.
+// recovery on, a plain client that asks for it (?recover=1) gets ["$session", {sid, pid,
+// recovered}] first and {"$offset": ...} after each recoverable event, and when it comes
+// back with ?pid=...&offset=... its socket id, rooms, and every event it missed, once, in
+// order, before new ones. A plain client that does not ask sees the plain protocol
+// unchanged. Against the interop server with CONNECTION_STATE_RECOVERY=1.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
@@ -25,7 +25,7 @@ describe('connection state recovery, plain WebSocket', () => {
   }
 
   test('a plain client cut off comes back with ?pid&offset and gets what it missed', async () => {
-    const a = await connectPlain(server.port);
+    const a = await connectPlain(server.port, '?recover=1');
     const session = (await a.next(isEvent('$session'), '$session')).json[1];
     assert.equal(session.recovered, false);
     assert.ok(session.sid && session.pid, JSON.stringify(session));
@@ -56,6 +56,20 @@ describe('connection state recovery, plain WebSocket', () => {
     const offsets = got.map(g => BigInt(g.offset));
     assert.deepEqual([...offsets].sort((x, y) => (x < y ? -1 : 1)), offsets, 'offsets increase');
     back.close();
+    sender.disconnect();
+  });
+
+  test('a plain client that does not ask gets no $session frame and no offsets', async () => {
+    const a = await connectPlain(server.port);
+    a.send(['join', 'quiet', 1]);
+    await a.next(f => f.json?.[0] === '$ack' && f.json[1] === 1, 'join ack');
+    const sender = io(server.url, { transports: ['websocket'], forceNew: true });
+    await connected(sender);
+    await emitAck(sender, 'to-room', { room: 'quiet', data: 1 });
+    const frame = await a.next(isEvent('room-message'), 'the message');
+    assert.equal(frame.json.length, 2, `no offset: ${frame.text}`);
+    assert.equal(a.frames.filter(isEvent('$session')).length, 0, 'no $session frame');
+    a.close();
     sender.disconnect();
   });
 
