@@ -92,7 +92,7 @@ async fn main() -> std::io::Result<()> {
 
     // The published test suites expect port 3000.
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    let listener = realtime::Realtime::bind(format!("0.0.0.0:{port}")).await?;
     println!("conformance server listening on http://localhost:{port}");
     rt.serve_app(listener, app, realtime::shutdown_signal())
         .await

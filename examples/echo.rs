@@ -130,7 +130,7 @@ async fn main() -> std::io::Result<()> {
         )
         .merge(rt.router());
 
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    let listener = realtime::Realtime::bind(format!("0.0.0.0:{port}")).await?;
     println!(
         "echo server on http://localhost:{port}/ (socket.io page) and http://localhost:{port}/plain \
          (plain WebSocket page); endpoints /socket.io/ and /ws"

@@ -467,7 +467,7 @@ async fn main() -> std::io::Result<()> {
         .merge(rt.router());
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3001".into());
-    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let listener = realtime::Realtime::bind(format!("127.0.0.1:{port}")).await?;
     println!("interop server listening on http://127.0.0.1:{port}");
     rt.serve_app(listener, app, realtime::shutdown_signal())
         .await

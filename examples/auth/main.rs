@@ -206,7 +206,7 @@ async fn main() -> std::io::Result<()> {
     .merge(weroll.router())
     .merge(tokens.router());
 
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port)).await?;
+    let listener = realtime::Realtime::bind(("0.0.0.0", settings.port)).await?;
     tracing::info!(
         port = settings.port,
         allow_guest = settings.allow_guest,

@@ -329,7 +329,7 @@ async fn main() -> std::io::Result<()> {
     let app = http::routes(http::App::new(secret.as_bytes(), ns)).merge(rt.router());
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    let listener = realtime::Realtime::bind(format!("0.0.0.0:{port}")).await?;
     println!(
         "chat on http://localhost:{port}/ (Socket.IO page) and http://localhost:{port}/plain.html (plain WebSocket page)"
     );

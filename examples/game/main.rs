@@ -62,7 +62,7 @@ async fn main() -> std::io::Result<()> {
         .expect("every event has one handler");
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    let listener = realtime::Realtime::bind(format!("0.0.0.0:{port}")).await?;
     // The page and the realtime endpoints share the port.
     let client = SocketIoClient::locate();
     let page = client.page(include_str!("index.html"));

@@ -290,7 +290,7 @@ async fn main() -> std::io::Result<()> {
         )
         .with_state(web)
         .merge(rt.router());
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
+    let listener = realtime::Realtime::bind(("0.0.0.0", port)).await?;
     tracing::info!(port, "weroll example on http://localhost:{port}");
     rt.serve_app(listener, app, realtime::shutdown_signal())
         .await

@@ -462,6 +462,11 @@ fn normalize_ns(name: &str) -> String {
     }
 }
 
+/// The listen backlog of [`Realtime::bind`] (and so of [`Realtime::serve`]): how many
+/// connections the kernel queues before the server accepts them (capped by the system's
+/// `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
 /// A built server. Cheap to clone; use it to mount routes, serve, and emit from outside
 /// handlers (`rt.of("/").unwrap().to("room").emit(...)`).
 #[derive(Clone)]
@@ -522,7 +527,7 @@ impl Realtime {
     /// use axum::{routing::get, Router};
     /// let rt = realtime_core::Realtime::builder().build().unwrap();
     /// let app = Router::new().route("/", get(|| async { "hello" })).merge(rt.router());
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+    /// let listener = realtime_core::Realtime::bind("127.0.0.1:3000").await.unwrap();
     /// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
     /// # }
     /// ```
@@ -578,11 +583,42 @@ impl Realtime {
         ))
     }
 
-    /// Serves the realtime endpoints alone on `addr` until Ctrl-C or SIGTERM.
+    /// Serves the realtime endpoints alone on `addr` until Ctrl-C or SIGTERM (listening as
+    /// [`Realtime::bind`] does).
     pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<()> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = Realtime::bind(addr).await?;
         let app = self.router();
         self.serve_app(listener, app, shutdown_signal()).await
+    }
+
+    /// A listener on `addr` (the first of its addresses that binds) with a listen backlog
+    /// of [`LISTEN_BACKLOG`]: `TcpListener::bind` uses the standard library's 128, and when
+    /// thousands of clients reconnect at once (a server restart, a network coming back) the
+    /// kernel drops the SYNs past it, each costing its client a 1 s retransmit. Node's
+    /// default is 511. Use it for [`serve_app`](Self::serve_app) too.
+    pub async fn bind(
+        addr: impl tokio::net::ToSocketAddrs,
+    ) -> std::io::Result<tokio::net::TcpListener> {
+        let mut last = None;
+        for addr in tokio::net::lookup_host(addr).await? {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            #[cfg(not(windows))]
+            socket.set_reuseaddr(true)?;
+            match socket
+                .bind(addr)
+                .and_then(|()| socket.listen(LISTEN_BACKLOG))
+            {
+                Ok(listener) => return Ok(listener),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+        }))
     }
 
     /// Serves `app` (which should include [`Realtime::router`]) on `listener` until
