@@ -329,3 +329,35 @@ async fn message_over_max_payload_closes_with_1009_and_is_logged() {
     // Like the Engine.IO WebSocket path, the reason is logged.
     logs.wait_for("max_payload").await;
 }
+
+/// After a closing handshake the client started, the server closes the TCP connection
+/// itself, at once (RFC 6455 7.1.1): a client that waits for it (as tungstenite's does) is
+/// not kept for the server's close-flush timeout (1 s), for either endpoint.
+#[tokio::test]
+async fn the_server_closes_tcp_right_after_a_client_initiated_close() {
+    use futures_util::{SinkExt, StreamExt};
+    let _logs = init();
+    let server = serve(echo_server(config())).await;
+    let plain = plain_ws(&server, "").await;
+    let (eio, _) = eio_ws(&server).await;
+    for (what, mut ws) in [("plain", plain), ("engine.io", eio)] {
+        ws.inner
+            .send(tokio_tungstenite::tungstenite::Message::Close(None))
+            .await
+            .unwrap();
+        let closed = tokio::time::timeout(std::time::Duration::from_millis(700), async {
+            loop {
+                match ws.inner.next().await {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => continue,
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => break,
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "{what}: the server kept the TCP connection open after the closing handshake"
+        );
+    }
+}

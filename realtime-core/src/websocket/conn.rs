@@ -47,6 +47,8 @@ pub(crate) struct WsConn<S> {
     failed: Option<WsError>,
     /// The client closed its half (EOF).
     eof: bool,
+    /// The client sent its close frame: it sends nothing after it (RFC 6455 5.5.1).
+    peer_closed: bool,
 }
 
 impl<S> std::fmt::Debug for WsConn<S> {
@@ -65,6 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             decoder: Decoder::new(max_message),
             failed: None,
             eof: false,
+            peer_closed: false,
         }
     }
 
@@ -75,6 +78,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     pub(crate) async fn recv(&mut self) -> Option<Result<Incoming, WsError>> {
         loop {
             if let Some(message) = self.decoder.next_message() {
+                if matches!(message, Incoming::Close(_)) {
+                    self.peer_closed = true;
+                }
                 return Some(Ok(message));
             }
             if let Some(err) = self.failed.take() {
@@ -156,7 +162,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     /// sends the close frame, then reads (and drops) whatever the client still sends until
     /// it answers the close. Closing the TCP connection with unread input would make the
     /// kernel reset it and discard the frames just written (a flooding client cut off would
-    /// never learn why). Bounded by [`CLOSE_FLUSH_TIMEOUT`] for each half.
+    /// never learn why). When the client closed first, its close frame was its last: the
+    /// server then closes the TCP connection at once, as RFC 6455 (7.1.1) asks, instead of
+    /// waiting for a client that waits for it. Bounded by [`CLOSE_FLUSH_TIMEOUT`] for each
+    /// half.
     pub(crate) async fn close_gracefully(
         &mut self,
         batch: &mut Vec<Frame>,
@@ -167,7 +176,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             self.send_close(close.as_ref()).await
         })
         .await;
-        if matches!(sent, Ok(Ok(()))) {
+        if matches!(sent, Ok(Ok(()))) && !self.peer_closed {
             let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, async {
                 while let Some(Ok(message)) = self.recv().await {
                     if matches!(message, Incoming::Close(_)) {
