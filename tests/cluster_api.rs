@@ -158,17 +158,6 @@ fn adapter(key: &str) -> RedisAdapter {
     RedisAdapter::with_config(&redis_url(), config).expect("a Redis URL")
 }
 
-fn unique_key(test: &str) -> String {
-    format!(
-        "realtime-test-{test}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
-
 async fn node(key: &str, name: &'static str) -> (Server, RedisAdapter) {
     let adapter = adapter(key);
     let builder = echo_server(config())
@@ -189,7 +178,7 @@ async fn node(key: &str, name: &'static str) -> (Server, RedisAdapter) {
 #[tokio::test]
 async fn two_nodes_share_broadcasts_sockets_and_requests() {
     let _logs = init();
-    let key = unique_key("two-nodes");
+    let key = unique_name("two-nodes");
     let (one, stats_one) = node(&key, "one").await;
     let (two, _) = node(&key, "two").await;
     let (mut c1, sid1) = sio_ws(&one, "/").await;

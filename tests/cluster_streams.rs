@@ -65,14 +65,7 @@ fn event(text: &str) -> (i64, String) {
 #[tokio::test]
 async fn a_client_that_drops_on_one_node_comes_back_to_another() {
     let _logs = init();
-    let prefix = format!(
-        "rt-streams-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let prefix = unique_name("rt-streams");
     let a = node(&prefix).await;
     let b = node(&prefix).await;
     let count = within("server count", a.rt.of("/").unwrap().server_count())
@@ -178,14 +171,7 @@ async fn without_redis_broadcasts_still_reach_this_node_without_offsets() {
 #[tokio::test]
 async fn a_plain_websocket_client_comes_back_to_another_node() {
     let _logs = init();
-    let prefix = format!(
-        "rt-streams-plain-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let prefix = unique_name("rt-streams-plain");
     let a = node(&prefix).await;
     let b = node(&prefix).await;
     let mut ws = plain_ws(&a, "?recover=1").await;

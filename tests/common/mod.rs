@@ -832,3 +832,17 @@ pub fn assert_init_reply(
     );
     sid
 }
+
+/// A name no other test (or run) uses, for the Redis keys, channels and streams of `test`.
+pub fn unique_name(test: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "realtime-test-{test}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}

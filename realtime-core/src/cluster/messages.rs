@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use smallvec::SmallVec;
 
 use super::msgpack::{self, DecodeError};
 use crate::{
@@ -363,20 +362,11 @@ pub(super) fn packet_data(packet: &ClusterPacket) -> Value {
     Value::Array(data)
 }
 
-/// The excepted rooms, the sender folded in as its id room.
-fn except_list(opts: &BroadcastOptions) -> SmallVec<[&str; 4]> {
-    let mut except: SmallVec<[&str; 4]> = opts.except.iter().map(|r| &**r).collect();
-    if let Some(id) = &opts.except_socket {
-        except.push(id.as_str());
-    }
-    except
-}
-
 /// `{rooms, except, flags}`.
 pub(super) fn options_value(opts: &BroadcastOptions, flags: Value) -> Value {
     json!({
         "rooms": opts.rooms.iter().map(|r| &**r).collect::<Vec<_>>(),
-        "except": except_list(opts).as_slice(),
+        "except": opts.except_with_socket().as_slice(),
         "flags": flags,
     })
 }
@@ -444,11 +434,7 @@ pub(crate) fn encode_broadcast_request(
 
 /// One client's ack of a broadcast: `{type: 9, requestId, packet: arg}` (through the parser).
 pub(crate) fn encode_broadcast_ack(parser: Parser, request_id: &str, ack: &Payload) -> Vec<u8> {
-    let arg = ack
-        .values()
-        .ok()
-        .and_then(|v| v.into_iter().next())
-        .unwrap_or(Value::Null);
+    let arg = super::shared::first_arg(ack);
     let message = json!({ "type": kind::BROADCAST_ACK, "requestId": request_id, "packet": arg });
     encode(parser, &message, ack.binary())
 }
@@ -466,7 +452,7 @@ pub(crate) fn encode_socket_request(
         "type": kind,
         "opts": {
             "rooms": opts.rooms.iter().map(|r| &**r).collect::<Vec<_>>(),
-            "except": except_list(opts).as_slice(),
+            "except": opts.except_with_socket().as_slice(),
         },
     });
     if let Some(id) = request_id {
@@ -494,11 +480,7 @@ pub(crate) fn encode_server_side_emit(
 
 /// A node's answer to a server-side emit: `{type: 6, requestId, data}`, as JSON.
 pub(crate) fn encode_server_side_answer(request_id: &str, answer: &Payload) -> Vec<u8> {
-    let arg = answer
-        .values()
-        .ok()
-        .and_then(|v| v.into_iter().next())
-        .unwrap_or(Value::Null);
+    let arg = super::shared::first_arg(answer);
     let data = msgpack::buffers_as_json(&arg, answer.binary());
     json_bytes(&json!({ "type": kind::SERVER_SIDE_EMIT, "requestId": request_id, "data": data }))
 }

@@ -10,7 +10,7 @@
 use std::{
     collections::HashMap,
     sync::{atomic::Ordering, Arc, Mutex, OnceLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{
     messages::{self, kind, Channels, Parser},
     shared::{
-        gathered_answers, gathered_sockets, lock, next_message, random_id, should_warn, Backoff,
+        gathered_answers, gathered_sockets, lock, next_message, open_client, random_id, Backoff,
         Collected, Commands, Gathered, Requests, Stats,
     },
 };
@@ -146,9 +146,6 @@ struct Inner {
     stop: CancellationToken,
     tasks: TaskTracker,
     stats: Stats,
-    /// When a warning about dropped or malformed messages was last logged.
-    last_drop_warning: Mutex<Option<Instant>>,
-    last_malformed_warning: Mutex<Option<Instant>>,
 }
 
 /// A message for the publisher.
@@ -190,9 +187,7 @@ impl RedisAdapter {
         url: &str,
         config: RedisAdapterConfig,
     ) -> Result<RedisAdapter, ClusterError> {
-        let client = redis::Client::open(url).map_err(|e| {
-            ClusterError::Unavailable(format!("invalid Redis URL {url:?}: {e}").into())
-        })?;
+        let client = open_client(url)?;
         let (outbox, outbox_rx) = mpsc::channel(config.max_queued_messages.max(1));
         let (changes, changes_rx) = mpsc::unbounded_channel();
         let commands = Commands::new(
@@ -218,8 +213,6 @@ impl RedisAdapter {
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 stats: Stats::default(),
-                last_drop_warning: Mutex::new(None),
-                last_malformed_warning: Mutex::new(None),
             }),
         })
     }
@@ -268,22 +261,11 @@ impl Inner {
     }
 
     fn dropped(&self, n: usize, why: &str) {
-        let total = self.stats.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if should_warn(&self.last_drop_warning) {
-            tracing::warn!(
-                total,
-                "redis adapter: messages for other nodes dropped: {why}"
-            );
-        }
+        self.stats.count_dropped("redis adapter", n, why);
     }
 
-    fn malformed(&self, channel: &str, err: &dyn std::fmt::Display) {
-        self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-        if should_warn(&self.last_malformed_warning) {
-            tracing::warn!(channel, %err, "redis adapter: dropped a message that could not be read");
-        } else {
-            tracing::debug!(channel, %err, "redis adapter: dropped a message that could not be read");
-        }
+    fn malformed(&self, what: &str, err: &dyn std::fmt::Display) {
+        self.stats.count_malformed("redis adapter", what, err);
     }
 
     /// Publishes queued messages, a batch per round trip, in order.

@@ -48,6 +48,18 @@ pub(super) fn should_warn(last: &Mutex<Option<Instant>>) -> bool {
     true
 }
 
+/// A payload's first argument (what socket.io carries for an ack or a node's answer), or
+/// `null`.
+pub(super) fn first_arg(payload: &Payload) -> serde_json::Value {
+    payload.get(0).unwrap_or(serde_json::Value::Null)
+}
+
+/// A Redis client for `url`, or why the URL is not one.
+pub(super) fn open_client(url: &str) -> Result<redis::Client, ClusterError> {
+    redis::Client::open(url)
+        .map_err(|e| ClusterError::Unavailable(format!("invalid Redis URL {url:?}: {e}").into()))
+}
+
 /// What a request gathers from the nodes that answer.
 pub(super) enum Collected {
     Sockets(Vec<SocketDetails>),
@@ -250,7 +262,8 @@ pub(super) async fn next_message(stream: &mut redis::aio::PubSubStream) -> Optio
     std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
 }
 
-/// What an adapter has done so far, counted as it goes.
+/// What an adapter has done so far, counted as it goes, and when it last warned about
+/// what it dropped.
 #[derive(Default)]
 pub(super) struct Stats {
     pub(super) published: std::sync::atomic::AtomicU64,
@@ -258,9 +271,33 @@ pub(super) struct Stats {
     pub(super) received: std::sync::atomic::AtomicU64,
     pub(super) malformed: std::sync::atomic::AtomicU64,
     pub(super) resubscribed: std::sync::atomic::AtomicU64,
+    last_drop_warning: Mutex<Option<Instant>>,
+    last_malformed_warning: Mutex<Option<Instant>>,
 }
 
 impl Stats {
+    /// Counts `n` messages for other nodes that `adapter` dropped, and warns (at most once
+    /// per [`WARNING_PERIOD`]).
+    pub(super) fn count_dropped(&self, adapter: &str, n: usize, why: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total = self.dropped.fetch_add(n as u64, Relaxed) + n as u64;
+        if should_warn(&self.last_drop_warning) {
+            tracing::warn!(total, "{adapter}: messages for other nodes dropped: {why}");
+        }
+    }
+
+    /// Counts a message from another node that could not be read (`what`: where it came
+    /// from), and warns (at most once per [`WARNING_PERIOD`]; the rest at debug level).
+    pub(super) fn count_malformed(&self, adapter: &str, what: &str, err: &dyn std::fmt::Display) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.malformed.fetch_add(1, Relaxed);
+        if should_warn(&self.last_malformed_warning) {
+            tracing::warn!(what, %err, "{adapter}: dropped a message that could not be read");
+        } else {
+            tracing::debug!(what, %err, "{adapter}: dropped a message that could not be read");
+        }
+    }
+
     pub(super) fn snapshot(&self) -> super::RedisAdapterStats {
         use std::sync::atomic::Ordering::Relaxed;
         super::RedisAdapterStats {

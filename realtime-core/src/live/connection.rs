@@ -392,11 +392,11 @@ impl Core {
         let socket = match self.new_socket(client, nsp, auth) {
             NewSocket::Ready(socket) => socket,
             NewSocket::Refused => return Ok(()),
-            NewSocket::Restoring(restoring) => {
+            NewSocket::LookingUp(lookup) => {
                 client.admitting.fetch_add(1, Ordering::AcqRel);
                 let client = Arc::clone(client);
                 tokio::spawn(async move {
-                    let socket = restoring.socket(&client).await;
+                    let socket = lookup.socket(&client).await;
                     admit(Arc::clone(&client), socket).await;
                     client.admitting.fetch_sub(1, Ordering::AcqRel);
                 });
@@ -429,7 +429,7 @@ impl Core {
         let socket = match self.new_socket(client, nsp, auth) {
             NewSocket::Ready(socket) => socket,
             NewSocket::Refused => return,
-            NewSocket::Restoring(restoring) => restoring.socket(client).await,
+            NewSocket::LookingUp(lookup) => lookup.socket(client).await,
         };
         admit(Arc::clone(client), socket).await;
     }
@@ -452,7 +452,7 @@ impl Core {
         };
         if let Some(cluster) = ns.cluster().filter(|_| ns.recovery_in_cluster()) {
             let restoring = cluster.restore_session(ns.name(), &pid, &offset);
-            return NewSocket::Restoring(Restoring {
+            return NewSocket::LookingUp(SessionLookup {
                 ns,
                 auth,
                 offset,
@@ -471,11 +471,11 @@ impl Core {
 enum NewSocket {
     Ready(Socket),
     Refused,
-    Restoring(Restoring),
+    LookingUp(SessionLookup),
 }
 
 /// A socket whose session is being looked up in the cluster's store.
-struct Restoring {
+struct SessionLookup {
     ns: Arc<super::namespace::Namespace>,
     auth: Option<Map<String, Value>>,
     /// The client's last offset.
@@ -483,10 +483,10 @@ struct Restoring {
     restoring: super::cluster::ClusterFuture<Option<super::cluster::SessionState>>,
 }
 
-impl Restoring {
+impl SessionLookup {
     /// The recovered socket, or a new one when there was nothing to recover.
     async fn socket(self, client: &Arc<Connection>) -> Socket {
-        let Restoring {
+        let SessionLookup {
             ns,
             auth,
             offset,

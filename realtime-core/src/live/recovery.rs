@@ -173,10 +173,11 @@ impl RecoveryLog {
         let (out, frames) = send(offset)?;
         inner.next += 1;
         let bytes: usize = frames.iter().map(|f| f.len()).sum::<usize>() * 2 + 64;
-        let mut except = opts.except.to_vec();
-        if let Some(id) = opts.except_socket {
-            except.push(Room::from(id.as_str()));
-        }
+        let except = opts
+            .except_with_socket()
+            .iter()
+            .map(|r| Room::from(*r))
+            .collect();
         inner.kept.push_back(Kept {
             offset,
             at: now,

@@ -29,6 +29,18 @@ pub struct BroadcastOptions {
     pub local: bool,
 }
 
+impl BroadcastOptions {
+    /// The excepted rooms, the skipped socket folded in as its id room: how other nodes
+    /// and connection state recovery's history see them.
+    pub(crate) fn except_with_socket(&self) -> SmallVec<[&str; 4]> {
+        let mut except: SmallVec<[&str; 4]> = self.except.iter().map(|r| &**r).collect();
+        if let Some(id) = &self.except_socket {
+            except.push(id.as_str());
+        }
+        except
+    }
+}
+
 /// Room membership of one namespace on this node: two indexes, room → members and
 /// socket → rooms. What a broadcast walks, so it is synchronous and never leaves the process;
 /// the cross-node work of a cluster is the [`ClusterAdapter`](super::cluster::ClusterAdapter)'s.

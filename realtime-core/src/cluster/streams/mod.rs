@@ -44,8 +44,8 @@ use format::{
 use super::{
     messages, msgpack,
     shared::{
-        gathered_answers, gathered_sockets, lock, next_message, should_warn, Backoff, Collected,
-        Commands, Requests, Stats,
+        first_arg, gathered_answers, gathered_sockets, lock, next_message, open_client, Backoff,
+        Collected, Commands, Requests, Stats,
     },
     RedisAdapterStats,
 };
@@ -167,8 +167,6 @@ struct Inner {
     stop: CancellationToken,
     tasks: TaskTracker,
     stats: Stats,
-    last_drop_warning: Mutex<Option<Instant>>,
-    last_malformed_warning: Mutex<Option<Instant>>,
 }
 
 /// Namespaces to subscribe (`true`) or unsubscribe.
@@ -212,9 +210,7 @@ impl RedisStreamsAdapter {
         url: &str,
         config: RedisStreamsAdapterConfig,
     ) -> Result<RedisStreamsAdapter, ClusterError> {
-        let client = redis::Client::open(url).map_err(|e| {
-            ClusterError::Unavailable(format!("invalid Redis URL {url:?}: {e}").into())
-        })?;
+        let client = open_client(url)?;
         let (outbox, outbox_rx) = mpsc::channel(config.max_queued_messages.max(1));
         let (changes, changes_rx) = mpsc::unbounded_channel();
         let commands = Commands::new(
@@ -247,8 +243,6 @@ impl RedisStreamsAdapter {
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 stats: Stats::default(),
-                last_drop_warning: Mutex::new(None),
-                last_malformed_warning: Mutex::new(None),
             }),
         })
     }
@@ -319,19 +313,12 @@ impl Inner {
     }
 
     fn dropped(&self, n: usize, why: &str) {
-        let total = self.stats.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if should_warn(&self.last_drop_warning) {
-            tracing::warn!(total, "redis streams adapter: messages dropped: {why}");
-        }
+        self.stats.count_dropped("redis streams adapter", n, why);
     }
 
     fn malformed(&self, what: &str, err: &dyn std::fmt::Display) {
-        self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-        if should_warn(&self.last_malformed_warning) {
-            tracing::warn!(what, %err, "redis streams adapter: dropped a message that could not be read");
-        } else {
-            tracing::debug!(what, %err, "redis streams adapter: dropped a message that could not be read");
-        }
+        self.stats
+            .count_malformed("redis streams adapter", what, err);
     }
 
     /// Writes queued messages, a batch per round trip, in order.
@@ -718,11 +705,7 @@ impl Inner {
                     self.tasks.spawn(async move {
                         while let Some(event) = acks.recv().await {
                             if let AckEvent::Response(ack) = event {
-                                let arg = ack
-                                    .values()
-                                    .ok()
-                                    .and_then(|v| v.into_iter().next())
-                                    .unwrap_or(Value::Null);
+                                let arg = first_arg(&ack);
                                 me.respond(
                                     &nsp,
                                     &uid,
@@ -758,11 +741,7 @@ impl Inner {
                     let me = self.clone();
                     let (nsp, uid) = (nsp.to_owned(), uid.to_owned());
                     let reply: ServerReply = Box::new(move |answer| {
-                        let arg = answer
-                            .values()
-                            .ok()
-                            .and_then(|v| v.into_iter().next())
-                            .unwrap_or(Value::Null);
+                        let arg = first_arg(&answer);
                         me.respond(
                             &nsp,
                             &uid,
